@@ -1,0 +1,37 @@
+# Everything runs inside the project's own virtual environment, created or updated here:
+# nothing depends on what happens to be installed on the machine.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: venv test lint demo bench clean
+
+venv: $(STAMP)
+
+# Rebuilt whenever pyproject.toml changes. The editable install is setuptools' strict mode,
+# so only `sesh.*` is importable (never a top-level `core`) and mypy can follow it.
+$(STAMP): pyproject.toml core stores adapters
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]" --config-settings editable_mode=strict
+	touch $(STAMP)
+
+lint: venv
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy -p sesh.core -p sesh.stores -p sesh.adapters
+	$(PY) -m mypy examples benchmarks
+	cd tests && ../$(PY) -m mypy --config-file ../pyproject.toml .
+
+test: lint
+	$(PY) -m pytest
+
+demo: venv
+	$(PY) -m uvicorn --app-dir examples app:app --host 127.0.0.1 --port 8000
+
+bench: venv
+	$(PY) benchmarks/quick.py
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache

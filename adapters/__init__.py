@@ -1,0 +1,1 @@
+"""Framework adapters: each makes the one sesh engine native in a framework."""

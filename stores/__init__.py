@@ -1,0 +1,1 @@
+"""Session stores: each module holds one store implementing sesh.core.Store."""
