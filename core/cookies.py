@@ -1,0 +1,151 @@
+"""Reading our cookie out of raw ASGI headers, and writing ``Set-Cookie`` values.
+
+The parser is deliberately small and strict (see DESIGN.md): it never unescapes, never
+lower-cases, and never lets a look-alike name select a value.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Literal
+
+from .errors import ConfigurationError
+
+MAX_COOKIE_HEADER = 64 * 1024
+"""Bytes of ``cookie`` headers we read at all; past it the request has no session."""
+
+_WHITESPACE = b" \t"
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 6265 cookie-name (an RFC 9110 token)
+_PATH = re.compile(r"/[\x20-\x3a\x3c-\x7e]*")  # printable ASCII except ';'
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_DOMAIN = re.compile(rf"\.?{_LABEL}(?:\.{_LABEL})*")
+
+SameSite = Literal["lax", "strict", "none"]
+Secure = bool | Literal["auto"]
+
+
+def cookie_values(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> list[bytes] | None:
+    """Every value sent under exactly ``name``, in order, from all ``cookie`` headers.
+
+    Returns ``None`` when the headers are larger than :data:`MAX_COOKIE_HEADER` (the caller
+    treats that as no session). Pairs are split on ``;`` and their first ``=``; only space and
+    tab are trimmed; names compare byte-exact; one pair of surrounding double quotes is removed.
+    """
+    values: list[bytes] = []
+    total = 0
+    for key, raw in headers:
+        if key != b"cookie":
+            continue
+        total += len(raw)
+        if total > MAX_COOKIE_HEADER:
+            return None
+        if name not in raw:  # the common case: our cookie is not in this header at all
+            continue
+        for pair in raw.split(b";"):
+            found, equals, value = pair.partition(b"=")
+            if not equals or found.strip(_WHITESPACE) != name:
+                continue
+            value = value.strip(_WHITESPACE)
+            if len(value) >= 2 and value[0] == 0x22 and value[-1] == 0x22:  # "..."
+                value = value[1:-1]
+            values.append(value)
+    return values
+
+
+class CookieSpec:
+    """A validated cookie configuration that renders ``Set-Cookie`` header values.
+
+    Everything but the value and ``Max-Age`` is rendered once, here, not per response.
+    ``secure="auto"`` adds ``Secure`` when the request came over https or wss.
+    """
+
+    __slots__ = (
+        "_attributes",
+        "domain",
+        "httponly",
+        "name",
+        "name_bytes",
+        "partitioned",
+        "path",
+        "samesite",
+        "secure",
+    )
+
+    def __init__(
+        self,
+        name: str = "session",
+        *,
+        path: str = "/",
+        domain: str | None = None,
+        secure: Secure = "auto",
+        httponly: bool = True,
+        samesite: SameSite = "lax",
+        partitioned: bool = False,
+    ) -> None:
+        self.name = name
+        self.path = path
+        self.domain = domain
+        self.secure = secure
+        self.httponly = httponly
+        self.samesite = samesite.lower() if isinstance(samesite, str) else samesite
+        self.partitioned = partitioned
+        problems = _problems(self)
+        if problems:
+            raise ConfigurationError("invalid session cookie settings: " + "; ".join(problems))
+        self.name_bytes = name.encode("ascii")
+        attributes = f"; Path={path}"
+        if domain is not None:
+            attributes += f"; Domain={domain}"
+        if httponly:
+            attributes += "; HttpOnly"
+        attributes += "; SameSite=" + self.samesite.capitalize()
+        if partitioned:
+            attributes += "; Partitioned"
+        # Indexed by "did this request arrive over https/wss".
+        self._attributes = (
+            attributes + ("; Secure" if secure is True else ""),
+            attributes + ("; Secure" if secure in (True, "auto") else ""),
+        )
+
+    def set_cookie(self, value: str, max_age: int | None, secure_scheme: bool) -> bytes:
+        """The ``Set-Cookie`` value that stores ``value``; ``max_age=None`` is a browser session."""
+        lifetime = "" if max_age is None else f"; Max-Age={max_age}"
+        attributes = self._attributes[secure_scheme]
+        return f"{self.name}={value}{lifetime}{attributes}".encode("latin-1")
+
+    def delete_cookie(self, secure_scheme: bool) -> bytes:
+        """The ``Set-Cookie`` value that deletes the cookie, with the attributes that created it."""
+        expired = "; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT"
+        return f"{self.name}={expired}{self._attributes[secure_scheme]}".encode("latin-1")
+
+
+def _problems(spec: CookieSpec) -> list[str]:
+    problems = []
+    if not isinstance(spec.name, str) or not _TOKEN.fullmatch(spec.name):
+        problems.append(
+            f"cookie name {spec.name!r} must be a non-empty token "
+            "(letters, digits and !#$%&'*+-.^_`|~ only)"
+        )
+    if not isinstance(spec.path, str) or not _PATH.fullmatch(spec.path):
+        problems.append(f"path {spec.path!r} must start with '/' and hold no ';' or control bytes")
+    if spec.domain is not None and (
+        not isinstance(spec.domain, str) or not _DOMAIN.fullmatch(spec.domain)
+    ):
+        problems.append(f"domain {spec.domain!r} must be a host name such as 'example.com'")
+    if spec.secure not in (True, False, "auto"):
+        problems.append(f"secure must be True, False or 'auto', not {spec.secure!r}")
+    if spec.samesite not in ("lax", "strict", "none"):
+        problems.append(f"samesite must be 'lax', 'strict' or 'none', not {spec.samesite!r}")
+    if spec.samesite == "none" and spec.secure is not True:
+        problems.append("samesite='none' needs secure=True (browsers drop it otherwise)")
+    if spec.partitioned and spec.secure is not True:
+        problems.append("partitioned=True needs secure=True (browsers drop it otherwise)")
+    name = spec.name if isinstance(spec.name, str) else ""
+    if name.startswith("__Secure-") and spec.secure is not True:
+        problems.append("a '__Secure-' cookie name needs secure=True")
+    if name.startswith("__Host-") and (
+        spec.secure is not True or spec.path != "/" or spec.domain is not None
+    ):
+        problems.append("a '__Host-' cookie name needs secure=True, path='/' and no domain")
+    return problems

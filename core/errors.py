@@ -1,0 +1,23 @@
+"""The exceptions sesh raises. Each message says what to change."""
+
+from __future__ import annotations
+
+
+class SessionError(Exception):
+    """Base class of every error sesh raises."""
+
+
+class ConfigurationError(SessionError, ValueError):
+    """The middleware or a store was built with settings that cannot work."""
+
+
+class SessionNotLoaded(SessionError, RuntimeError):
+    """Session data was used before ``await session.load()`` (with ``autoload=False``)."""
+
+
+class SessionDataError(SessionError, TypeError):
+    """A session value cannot be stored; the message names the key."""
+
+
+class NoSessionMiddleware(SessionError, LookupError):
+    """``session_data()`` found no session: no session middleware wraps this app."""
