@@ -1,0 +1,133 @@
+"""MemoryStore: sessions kept in this process (the default store).
+
+Good for development, tests and single-process deployments; sessions vanish on restart and
+are not shared between workers (use RedisStore for that).
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+import time
+from collections import deque
+from collections.abc import Collection, Mapping
+
+import msgspec
+
+from sesh.core.store import Record
+from sesh.core.types import Clock
+
+# A record is one bytes object: its expiry time, then (meta, data) in MessagePack. One object
+# per session keeps the footprint small, and holding bytes, never the live objects the app
+# mutates, means a request sees its changes stored only when it commits them.
+_EXPIRY = struct.Struct("<d")
+_encode = msgspec.msgpack.Encoder().encode
+_decode = msgspec.msgpack.Decoder(tuple[bytes, dict[str, bytes]]).decode
+_SWEEP_STEPS = 2  # records examined per write: expired ones are reclaimed as fast as new arrive
+_EVICTION_SAMPLE = 5
+
+
+class MemoryStore:
+    """Sessions in a dict in this process.
+
+    ``max_entries`` bounds the number of sessions; past it, of a small sample of sessions
+    the one closest to expiry is evicted (as Redis's ``volatile-ttl`` policy). Expired
+    records are reclaimed a few at a time on each write, never by a full scan. ``clock`` is
+    a monotonic time source, injectable for tests.
+    """
+
+    def __init__(self, *, max_entries: int = 100_000, clock: Clock = time.monotonic) -> None:
+        if isinstance(max_entries, bool) or not isinstance(max_entries, int) or max_entries < 1:
+            raise ValueError(f"max_entries must be a positive int, not {max_entries!r}")
+        self.max_entries = max_entries
+        self._clock = clock
+        self._records: dict[str, bytes] = {}
+        # Keys in creation order, rotated by the sweep. It may hold keys already deleted;
+        # those are dropped when the sweep reaches them.
+        self._order: deque[str] = deque()
+
+    def __len__(self) -> int:
+        """The number of records held, expired ones not yet reclaimed included."""
+        return len(self._records)
+
+    def _live(self, key: str, now: float) -> bytes | None:
+        blob = self._records.get(key)
+        if blob is None:
+            return None
+        if _EXPIRY.unpack_from(blob)[0] <= now:
+            del self._records[key]
+            return None
+        return blob
+
+    def _put(self, key: str, meta: bytes, data: Mapping[str, bytes], ttl: float) -> None:
+        self._records[key] = _EXPIRY.pack(self._clock() + ttl) + _encode((meta, data))
+
+    async def load(self, key: str) -> Record | None:
+        blob = self._live(key, self._clock())
+        if blob is None:
+            return None
+        meta, data = _decode(memoryview(blob)[_EXPIRY.size :])
+        return Record(data, meta)
+
+    async def create(self, key: str, record: Record, ttl: float) -> bool:
+        now = self._clock()
+        self._sweep(now)
+        if self._live(key, now) is not None:
+            return False
+        while len(self._records) >= self.max_entries and self._order:
+            self._evict(now)
+        self._put(key, record.meta, record.data, ttl)
+        self._order.append(key)
+        return True
+
+    async def update(
+        self,
+        key: str,
+        changed: Mapping[str, bytes],
+        removed: Collection[str],
+        meta: bytes,
+        ttl: float,
+    ) -> bool:
+        blob = self._live(key, self._clock())
+        if blob is None:
+            return False
+        _, data = _decode(memoryview(blob)[_EXPIRY.size :])
+        for field in removed:
+            data.pop(field, None)
+        data.update(changed)
+        self._put(key, meta, data, ttl)
+        return True
+
+    async def touch(self, key: str, meta: bytes, ttl: float) -> bool:
+        return await self.update(key, {}, (), meta, ttl)
+
+    async def delete(self, key: str) -> bool:
+        found = self._live(key, self._clock()) is not None
+        self._records.pop(key, None)
+        return found
+
+    def _evict(self, now: float) -> None:
+        # Sampled, as Redis's volatile-ttl: of a few records, the one closest to expiry goes.
+        order, records = self._order, self._records
+        victim, soonest = None, math.inf
+        for _ in range(min(_EVICTION_SAMPLE, len(order))):
+            key = order.popleft()
+            blob = records.get(key)
+            if blob is None:
+                continue
+            expires = _EXPIRY.unpack_from(blob)[0]
+            if expires <= now:
+                del records[key]
+                return
+            order.append(key)
+            if expires < soonest:
+                victim, soonest = key, expires
+        if victim is not None:
+            del records[victim]
+
+    def _sweep(self, now: float) -> None:
+        order = self._order
+        for _ in range(min(_SWEEP_STEPS, len(order))):
+            key = order.popleft()
+            if self._live(key, now) is not None:
+                order.append(key)

@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+import struct
+
+import pytest
+
+from sesh.core import Record, Store
+from sesh.stores.memory import MemoryStore
+
+from support.clock import FakeClock
+from support.contract import DATA, META, StoreContract
+
+pytestmark = pytest.mark.anyio
+
+
+class TestMemoryStoreContract(StoreContract):
+    @pytest.fixture
+    def store(self, clock: FakeClock) -> MemoryStore:
+        return MemoryStore(clock=clock)
+
+    async def remaining_ttl(self, store: Store, key: str) -> float | None:
+        assert isinstance(store, MemoryStore)
+        blob = store._records.get(key)
+        if blob is None:
+            return None
+        expires: float = struct.unpack_from("<d", blob)[0]
+        return expires - store._clock()
+
+
+async def test_records_expire_with_the_clock(clock: FakeClock) -> None:
+    store = MemoryStore(clock=clock)
+    await store.create("k", Record(dict(DATA), META), 10)
+    clock.advance(9.9)
+    assert await store.load("k") is not None
+    clock.advance(0.1)
+    assert await store.load("k") is None
+    assert not await store.update("k", {"a": b"\x01"}, [], META, 10)
+    assert not await store.touch("k", META, 10)
+    assert not await store.delete("k")
+    assert await store.create("k", Record({}, META), 10)
+
+
+async def test_touch_and_update_extend_the_life(clock: FakeClock) -> None:
+    store = MemoryStore(clock=clock)
+    await store.create("k", Record(dict(DATA), META), 10)
+    clock.advance(8)
+    await store.touch("k", META, 10)
+    clock.advance(8)
+    assert await store.load("k") is not None
+
+
+async def test_max_entries_evicts_the_session_closest_to_expiry(clock: FakeClock) -> None:
+    store = MemoryStore(max_entries=3, clock=clock)
+    await store.create("long", Record({}, META), 10_000)
+    for index in range(4):
+        clock.advance(1)
+        await store.create(f"k{index}", Record({}, META), 60)
+    assert len(store) == 3
+    kept = [key for key in ("long", "k0", "k1", "k2", "k3") if await store.load(key)]
+    assert kept == ["long", "k2", "k3"]
+
+
+async def test_max_entries_prefers_evicting_expired_records(clock: FakeClock) -> None:
+    store = MemoryStore(max_entries=2, clock=clock)
+    await store.create("short", Record({}, META), 5)
+    await store.create("long", Record({}, META), 10_000)
+    clock.advance(10)
+    await store.create("new", Record({}, META), 60)
+    assert [key for key in ("short", "long", "new") if await store.load(key)] == ["long", "new"]
+
+
+async def test_expired_records_are_reclaimed_incrementally(clock: FakeClock) -> None:
+    store = MemoryStore(clock=clock)
+    for index in range(100):
+        await store.create(f"old{index}", Record({}, META), 10)
+    clock.advance(11)
+    await store.create("new0", Record({}, META), 1000)
+    assert len(store) >= 99  # one write does a bounded amount of work, never a full scan
+    for index in range(1, 60):
+        await store.create(f"new{index}", Record({}, META), 1000)
+    assert len(store) == 60  # ...yet all the expired records are gone after enough writes
+    assert len(store._order) == 60
+
+
+async def test_deleted_keys_do_not_pile_up_in_the_sweep_order(clock: FakeClock) -> None:
+    store = MemoryStore(clock=clock)
+    for index in range(1000):
+        await store.create(f"k{index}", Record({}, META), 60)
+        await store.delete(f"k{index}")
+    assert len(store) == 0
+    assert len(store._order) <= 2
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "10"])
+def test_max_entries_must_be_a_positive_int(bad: object) -> None:
+    with pytest.raises(ValueError, match="max_entries must be a positive int"):
+        MemoryStore(max_entries=bad)  # type: ignore[arg-type]
