@@ -1,0 +1,29 @@
+"""sesh.core: HTTP sessions for any ASGI application, with no framework imports."""
+
+from .cookies import CookieSpec
+from .engine import SessionEngine
+from .errors import (
+    ConfigurationError,
+    NoSessionMiddleware,
+    SessionDataError,
+    SessionError,
+    SessionNotLoaded,
+)
+from .middleware import SessionMiddleware, session_data
+from .session import Session
+from .store import Record, Store
+
+__all__ = [
+    "ConfigurationError",
+    "CookieSpec",
+    "NoSessionMiddleware",
+    "Record",
+    "Session",
+    "SessionDataError",
+    "SessionEngine",
+    "SessionError",
+    "SessionMiddleware",
+    "SessionNotLoaded",
+    "Store",
+    "session_data",
+]

@@ -1,0 +1,77 @@
+"""``SessionMiddleware``: the session engine as plain ASGI middleware, and ``session_data``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .engine import SessionEngine
+from .errors import NoSessionMiddleware
+from .session import Session
+from .store import Store
+from .types import ASGIApp, Message, Receive, Scope, Send
+
+_SESSION_TYPES = frozenset({"http", "websocket"})
+# Messages that start a response; the websocket denial response counts as http.
+_STARTS = frozenset({"http.response.start", "websocket.http.response.start", "websocket.accept"})
+
+
+class SessionMiddleware:
+    """Puts a :class:`Session` into ``scope["session"]`` for http and websocket scopes.
+
+    ``store=None`` keeps sessions in a :class:`~sesh.stores.memory.MemoryStore`. Every other
+    keyword is an option of :class:`~sesh.core.engine.SessionEngine` (see the README).
+    """
+
+    def __init__(self, app: ASGIApp, store: Store | None = None, **options: Any) -> None:
+        if store is None:
+            from sesh.stores.memory import MemoryStore  # the default, imported only when used
+
+            store = MemoryStore()
+        self.app = app
+        self.engine = SessionEngine(store, **options)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in _SESSION_TYPES:
+            await self.app(scope, receive, send)
+            return
+        engine = self.engine
+        existing = scope.get(engine.scope_key)
+        if existing is not None:
+            if isinstance(existing, Session):  # the same middleware stacked twice
+                await self.app(scope, receive, send)
+                return
+            raise RuntimeError(
+                f"scope[{engine.scope_key!r}] is already set by another session middleware; "
+                "remove one, or give sesh another scope_key"
+            )
+        session = engine.start(scope)
+        if session._pending is not None and engine.autoload:
+            await engine.load(session)
+        scope[engine.scope_key] = session
+
+        async def send_with_session(message: Message) -> None:
+            kind = message["type"]
+            if kind in _STARTS:
+                accept = kind == "websocket.accept"
+                headers = await engine.commit(
+                    session, 0 if accept else message["status"], not accept
+                )
+                if headers:
+                    message["headers"] = [*message.get("headers", ()), *headers]
+            await send(message)
+
+        await self.app(scope, receive, send_with_session)
+        await engine.finish(session)
+
+
+def session_data(source: Any, scope_key: str = "session") -> Session:
+    """The session of a request: pass an ASGI scope or any object with ``.scope``
+    (a Starlette or FastAPI ``Request``, a bareASGI ``HttpRequest``, a websocket)."""
+    scope = source if isinstance(source, dict) else getattr(source, "scope", None)
+    session = scope.get(scope_key) if isinstance(scope, dict) else None
+    if not isinstance(session, Session):
+        raise NoSessionMiddleware(
+            "no session here: wrap the application in sesh's SessionMiddleware (or use the "
+            "adapter for your framework) so that requests carry a session"
+        )
+    return session

@@ -1,0 +1,287 @@
+"""The session object the application sees in ``scope["session"]``.
+
+It is a mutable mapping that remembers what happened to it: which keys were set or removed,
+which mutable values were handed out (so ``session["cart"].append(x)`` is noticed), and the
+requests to regenerate, invalidate or change the expiry. The engine turns that into store
+writes and cookies; the session itself never does I/O except through the engine.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, MutableMapping
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from .errors import SessionDataError, SessionNotLoaded
+from .tokens import new_id
+
+if TYPE_CHECKING:
+    from .engine import SessionEngine
+
+_encode = msgspec.msgpack.Encoder().encode
+# Values of these types cannot change in place, so reading them never needs a re-check.
+_IMMUTABLE = frozenset({str, int, float, bool, type(None), bytes})
+
+# Where a response is in its life: before the response start, after it, or abandoned.
+OPEN, STARTED, ABANDONED = 0, 1, 2
+
+
+def encode_value(key: str, value: Any) -> bytes:
+    """Encode one session value, or say which key holds what cannot be stored."""
+    try:
+        return _encode(value)
+    except (TypeError, ValueError, OverflowError, RecursionError) as error:
+        raise SessionDataError(
+            f"session[{key!r}] holds a {type(value).__name__} that cannot be stored ({error}); "
+            "store plain data: str, int, float, bool, None, bytes, list, dict, datetime, ..."
+        ) from None
+
+
+class Session(MutableMapping[str, Any]):
+    """A user's session: a ``MutableMapping[str, Any]`` with a few extras.
+
+    Values must be plain data that MessagePack can carry (str, int, float, bool, None, bytes,
+    list, dict, datetime, ...); tuples and sets come back as lists.
+    """
+
+    __slots__ = (
+        "_browser",
+        "_changed",
+        "_client_cookie",
+        "_created_at",
+        "_deadline",
+        "_drop",
+        "_engine",
+        "_expiry_changed",
+        "_id",
+        "_key",
+        "_loaded",
+        "_pending",
+        "_raw",
+        "_read",
+        "_regenerated",
+        "_removed",
+        "_resign",
+        "_secure",
+        "_touch_due",
+        "_touched_at",
+        "_values",
+        "accessed",
+        "phase",
+        "set_cookie",
+    )
+
+    def __init__(self, engine: SessionEngine, now: float, secure: bool = False) -> None:
+        self._engine = engine
+        self._secure = secure
+        self._client_cookie = False
+        self._pending: str | None = None  # a verified id whose record is not loaded yet
+        self._loaded = True
+        self._reset(now)
+        self._drop: str | None = None  # store key to delete at commit
+        self._regenerated = False
+        self._resign = False
+        self.accessed = False
+        self.phase = OPEN
+        self.set_cookie: bytes | None = None  # a Set-Cookie value waiting for the response
+
+    def _reset(self, now: float) -> None:
+        """Become a new, empty session that has no record and no id yet."""
+        self._id: str | None = None
+        self._key: str | None = None  # the store key of the record this session was loaded from
+        self._raw: dict[str, bytes] = {}
+        self._values: dict[str, Any] = {}
+        self._changed: dict[str, None] = {}  # an ordered set: keys keep their order
+        self._removed: set[str] = set()
+        self._read: set[str] = set()
+        self._created_at = now
+        self._deadline = now + self._engine.max_age
+        self._touched_at = now
+        self._browser = False
+        self._expiry_changed = False
+        self._touch_due = False
+
+    # -- mapping -------------------------------------------------------------------------
+
+    def _data(self) -> dict[str, Any]:
+        if not self._loaded:
+            raise SessionNotLoaded(
+                "this session is not loaded yet (autoload=False): call `await session.load()` "
+                "before using it"
+            )
+        self.accessed = True
+        return self._values
+
+    def __getitem__(self, key: str) -> Any:
+        value = self._data()[key]
+        if type(value) not in _IMMUTABLE:
+            self._read.add(key)
+        return value
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """``session[key]`` if present, else ``default``."""
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        if not isinstance(key, str):
+            raise TypeError(f"session keys must be str, not {type(key).__name__}")
+        self._data()[key] = value
+        self._changed[key] = None
+        self._removed.discard(key)
+
+    def __delitem__(self, key: str) -> None:
+        del self._data()[key]
+        self._changed.pop(key, None)
+        self._read.discard(key)
+        if key in self._raw:
+            self._removed.add(key)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._data()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data())
+
+    def __len__(self) -> int:
+        return len(self._data())
+
+    def clear(self) -> None:
+        """Remove every key (the session itself stays; see ``invalidate()`` for logout)."""
+        self._data().clear()
+        self._changed.clear()
+        self._read.clear()
+        self._removed.update(self._raw)
+
+    def __repr__(self) -> str:
+        # Never the id or the data: reprs end up in logs and tracebacks.
+        state = "new" if self.is_new else "stored"
+        keys = len(self._values) if self._loaded else "?"
+        return f"<Session {state}, {keys} keys>"
+
+    # -- identity and lifetime -----------------------------------------------------------
+
+    @property
+    def id(self) -> str:
+        """The session id. A new session gets one from the server when first asked."""
+        if self._id is None:
+            self._data()
+            self._id = new_id()
+        return self._id
+
+    @property
+    def is_new(self) -> bool:
+        """True while the session has no stored record (none came with the request, or it
+        was invalidated)."""
+        return self._key is None and self._pending is None and not self._regenerated
+
+    @property
+    def modified(self) -> bool:
+        """True when the next commit has something to write."""
+        return bool(self._changes()[0] or self._removed or self._drop or self._expiry_changed)
+
+    @property
+    def created_at(self) -> float:
+        """When the session was first created (epoch seconds); kept by ``regenerate()``."""
+        return self._created_at
+
+    @property
+    def expires_at(self) -> float:
+        """When the session expires unless used again (epoch seconds)."""
+        idle = self._engine.idle_timeout
+        if idle is None:
+            return self._deadline
+        return min(self._deadline, self._touched_at + idle)
+
+    def regenerate(self) -> None:
+        """Give the session a new id and keep its data; the old record is deleted at commit.
+
+        Call it whenever privileges change, above all at login (session fixation).
+        """
+        self._data()
+        if self._key is not None and self._drop is None:
+            self._drop = self._key
+            self._regenerated = True
+        self._key = None
+        self._id = None
+        self._changed = dict.fromkeys(self._values)  # the new record is written whole
+
+    def invalidate(self) -> None:
+        """Delete the session (logout): the record goes and the cookie is expired at commit.
+
+        The object stays usable as a new, empty session; writing to it afterwards starts a
+        fresh session with a new id.
+        """
+        self._data()
+        if self._key is not None and self._drop is None:
+            self._drop = self._key
+        self._regenerated = False
+        self._reset(self._engine.clock())
+        self.accessed = True
+
+    def set_expiry(self, seconds: float | timedelta | None) -> None:
+        """Override this session's lifetime ("remember me").
+
+        ``seconds`` from now; ``0`` makes the cookie last until the browser closes (the
+        server still enforces ``max_age``); ``None`` returns to the configured lifetime.
+        """
+        if isinstance(seconds, timedelta):
+            seconds = seconds.total_seconds()
+        if seconds is not None and (
+            isinstance(seconds, bool)
+            or not isinstance(seconds, int | float)
+            or not math.isfinite(seconds)
+            or seconds < 0
+        ):
+            raise ValueError(f"set_expiry() takes seconds >= 0, a timedelta or None: {seconds!r}")
+        self._data()
+        if seconds is None:
+            self._deadline = self._created_at + self._engine.max_age
+            self._browser = False
+        elif seconds == 0:
+            self._deadline = self._created_at + self._engine.max_age
+            self._browser = True
+        else:
+            self._deadline = self._engine.clock() + seconds
+            self._browser = False
+        self._expiry_changed = True
+
+    # -- I/O, through the engine -----------------------------------------------------------
+
+    async def load(self) -> None:
+        """Load the stored data (only needed with ``autoload=False``; loading twice is free)."""
+        if not self._loaded:
+            await self._engine.load(self)
+
+    async def save(self) -> None:
+        """Persist the changes now instead of at the response start (also in websockets)."""
+        await self._engine.persist(self)
+
+    # -- for the engine ------------------------------------------------------------------
+
+    def _changes(self) -> tuple[dict[str, bytes], set[str]]:
+        """The fields to write (encoded) and to remove, in-place changes included."""
+        changed = {}
+        for key in self._changed:
+            changed[key] = encode_value(key, self._values[key])
+        for key in self._read:
+            if key not in self._changed and key in self._values:
+                encoded = encode_value(key, self._values[key])
+                if encoded != self._raw.get(key):
+                    changed[key] = encoded
+        return changed, self._removed
+
+    def _written(self, changed: dict[str, bytes]) -> None:
+        """Make the state just written the new baseline."""
+        for key in self._removed:
+            self._raw.pop(key, None)
+        self._raw.update(changed)
+        self._changed.clear()
+        self._removed = set()
+        self._expiry_changed = False
+        self._touch_due = False

@@ -1,0 +1,52 @@
+"""A store wrapper that counts the calls made to a real store."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Collection, Mapping
+
+from sesh.core import Record, Store
+
+
+class SpyStore:
+    """Passes every call to ``inner`` and records it: which operations, which keys."""
+
+    def __init__(self, inner: Store) -> None:
+        self.inner = inner
+        self.calls: Counter[str] = Counter()
+        self.keys: list[str] = []
+
+    @property
+    def writes(self) -> int:
+        return sum(self.calls[name] for name in ("create", "update", "touch", "delete"))
+
+    def _saw(self, name: str, key: str) -> None:
+        self.calls[name] += 1
+        self.keys.append(key)
+
+    async def load(self, key: str) -> Record | None:
+        self._saw("load", key)
+        return await self.inner.load(key)
+
+    async def create(self, key: str, record: Record, ttl: float) -> bool:
+        self._saw("create", key)
+        return await self.inner.create(key, record, ttl)
+
+    async def update(
+        self,
+        key: str,
+        changed: Mapping[str, bytes],
+        removed: Collection[str],
+        meta: bytes,
+        ttl: float,
+    ) -> bool:
+        self._saw("update", key)
+        return await self.inner.update(key, changed, removed, meta, ttl)
+
+    async def touch(self, key: str, meta: bytes, ttl: float) -> bool:
+        self._saw("touch", key)
+        return await self.inner.touch(key, meta, ttl)
+
+    async def delete(self, key: str) -> bool:
+        self._saw("delete", key)
+        return await self.inner.delete(key)
