@@ -1,0 +1,83 @@
+"""The demo that `make demo` serves, run under a real uvicorn on loopback."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def demo_url() -> Iterator[str]:
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--app-dir",
+            str(ROOT / "examples"),
+            "app:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert server.stderr is not None
+    try:
+        for line in server.stderr:  # uvicorn says where it listens once it is ready
+            found = re.search(r"Uvicorn running on (http://127\.0\.0\.1:\d+)", line)
+            if found:
+                yield found[1]
+                break
+        else:
+            pytest.fail("the demo server exited before it was ready")
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def test_the_demo_counts_logs_in_and_out(demo_url: str) -> None:
+    with httpx.Client(base_url=demo_url) as browser:
+        first = browser.get("/")
+        assert first.status_code == 200
+        assert "visited this page <strong>1</strong>" in first.text
+        assert "Log in" in first.text
+        cookie = first.headers["set-cookie"]
+        assert "HttpOnly" in cookie
+        assert "SameSite=Lax" in cookie
+        assert "visited this page <strong>2</strong>" in browser.get("/").text
+
+        before = browser.cookies["session"]
+        login = browser.post("/login", data={"name": "Ada <script>"})
+        assert login.status_code == 303
+        assert "Max-Age" not in login.headers["set-cookie"]  # not remembered
+        assert browser.cookies["session"] != before  # a new id at login
+        page = browser.get("/")
+        assert "Logged in as <strong>Ada &lt;script&gt;</strong>" in page.text
+        assert "visited this page <strong>3</strong>" in page.text
+
+        logout = browser.post("/logout")
+        assert "Max-Age=0" in logout.headers["set-cookie"]
+        assert "session" not in browser.cookies
+        assert "visited this page <strong>1</strong>" in browser.get("/").text
+
+
+def test_remember_me_makes_a_persistent_cookie(demo_url: str) -> None:
+    with httpx.Client(base_url=demo_url) as browser:
+        login = browser.post("/login", data={"name": "Bob", "remember": "1"})
+        assert f"Max-Age={30 * 24 * 60 * 60}" in login.headers["set-cookie"]
+
+
+def test_unknown_pages_are_404(demo_url: str) -> None:
+    with httpx.Client(base_url=demo_url) as browser:
+        assert browser.get("/nope").status_code == 404
