@@ -145,7 +145,7 @@ class SessionEngine:
         record = await self.store.load(key)
         now = self.clock()
         session._pending = None
-        session._loaded = True
+        session._reset(now)  # what the session is unless the record proves usable
         if record is None:
             logger.info("session cookie names no live session (%s)", short_hash(session_id))
             return
@@ -158,22 +158,26 @@ class SessionEngine:
         if version != _META_VERSION:
             logger.warning("stored session has unknown format %r (%s)", version, short_hash(key))
             return
-        session._created_at = created_at
-        session._deadline = deadline
-        session._touched_at = touched_at
-        if session.expires_at <= now:  # the store's TTL may lag our clock
-            session._reset(now)
-            return
+        idle = self.idle_timeout
+        if deadline <= now or (idle is not None and touched_at + idle <= now):
+            return  # expired: the store's TTL may lag our clock
         session._id = session_id
         session._key = key
         session._raw = dict(record.data)
         session._values = values
+        session._created_at = created_at
+        session._deadline = deadline
+        session._touched_at = touched_at
         session._browser = browser
-        session._touch_due = (
-            self.idle_timeout is not None and now - touched_at >= self.touch_interval
-        )
+        session._touch_due = idle is not None and now - touched_at >= self.touch_interval
 
     # -- the response starts -------------------------------------------------------------------
+
+    @staticmethod
+    def needs_commit(session: Session) -> bool:
+        """False for a session nobody touched that needs no upkeep: an integration may then
+        skip ``commit`` (a coroutine) but must still set ``session.phase = STARTED``."""
+        return session.accessed or session._touch_due or session._resign
 
     async def commit(self, session: Session, status: int, vary: bool) -> list[tuple[bytes, bytes]]:
         """Persist what changed; the headers to add to the response that is starting.
@@ -185,7 +189,7 @@ class SessionEngine:
             session.phase = ABANDONED
             return []
         headers = []
-        if session.accessed or session._touch_due or session._resign:
+        if self.needs_commit(session):
             await self.persist(session)
             if session.set_cookie is not None:
                 headers.append((b"set-cookie", session.set_cookie))
@@ -250,7 +254,7 @@ class SessionEngine:
                     )
                 session._resign = True  # the cookie's Max-Age (and signed deadline) changes
             session._touched_at = now
-            ttl = session.expires_at - now
+            ttl = session._expiry() - now
             if ttl <= 0:  # set_expiry() moved the deadline into the past
                 await store.delete(session._key)
                 session._reset(now)
@@ -265,13 +269,13 @@ class SessionEngine:
         elif session._touch_due:
             session._touched_at = now
             session._touch_due = False
-            await store.touch(session._key, self._meta(session), session.expires_at - now)
+            await store.touch(session._key, self._meta(session), session._expiry() - now)
         if session._resign and not late:
             self._set_cookie(session, now)
 
     async def _create(self, session: Session, data: dict[str, bytes], now: float) -> None:
         session._touched_at = now
-        ttl = session.expires_at - now
+        ttl = session._expiry() - now
         record = Record(data, self._meta(session))
         for _ in range(3):  # a collision of 256-bit ids means a broken random source
             key = store_key(session.id)

@@ -6,7 +6,7 @@ from typing import Any
 
 from .engine import SessionEngine
 from .errors import NoSessionMiddleware
-from .session import Session
+from .session import STARTED, Session
 from .store import Store
 from .types import ASGIApp, Message, Receive, Scope, Send
 
@@ -52,16 +52,19 @@ class SessionMiddleware:
         async def send_with_session(message: Message) -> None:
             kind = message["type"]
             if kind in _STARTS:
-                accept = kind == "websocket.accept"
-                headers = await engine.commit(
-                    session, 0 if accept else message["status"], not accept
-                )
-                if headers:
-                    message["headers"] = [*message.get("headers", ()), *headers]
+                if engine.needs_commit(session):
+                    accept = kind == "websocket.accept"
+                    status = 0 if accept else message["status"]
+                    headers = await engine.commit(session, status, not accept)
+                    if headers:
+                        message["headers"] = [*message.get("headers", ()), *headers]
+                else:
+                    session.phase = STARTED
             await send(message)
 
         await self.app(scope, receive, send_with_session)
-        await engine.finish(session)
+        if session.accessed:  # an untouched session has nothing to save late
+            await engine.finish(session)
 
 
 def session_data(source: Any, scope_key: str = "session") -> Session:

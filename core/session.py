@@ -47,56 +47,46 @@ class Session(MutableMapping[str, Any]):
     list, dict, datetime, ...); tuples and sets come back as lists.
     """
 
-    __slots__ = (
-        "_browser",
-        "_changed",
-        "_client_cookie",
-        "_created_at",
-        "_deadline",
-        "_drop",
-        "_engine",
-        "_expiry_changed",
-        "_id",
-        "_key",
-        "_loaded",
-        "_pending",
-        "_raw",
-        "_read",
-        "_regenerated",
-        "_removed",
-        "_resign",
-        "_secure",
-        "_touch_due",
-        "_touched_at",
-        "_values",
-        "accessed",
-        "phase",
-        "set_cookie",
-    )
+    # Defaults live on the class, so that a session nobody touches (most requests) costs
+    # three attribute writes; its containers are made on first use, in _data().
+    accessed = False
+    phase = OPEN
+    set_cookie: bytes | None = None  # a Set-Cookie value waiting for the response
+    _loaded = False  # False: no state yet, or a record is waiting to be loaded (_pending)
+    _pending: str | None = None  # a verified id whose record is not loaded yet
+    _client_cookie = False  # the request carried a value under our cookie name
+    _drop: str | None = None  # store key of a record to delete at commit
+    _regenerated = False
+    _resign = False  # the client's cookie must be rewritten (rotation, new expiry)
+    _touch_due = False
+
+    _id: str | None = None
+    _key: str | None = None  # the store key of the record this session was loaded from
+    _expiry_changed = False
+    _browser = False
+    _raw: dict[str, bytes]  # the values as loaded, to detect in-place changes
+    _values: dict[str, Any]
+    _changed: dict[str, None]  # an ordered set: keys keep their order
+    _removed: set[str]
+    _read: set[str]  # keys whose mutable values were handed out
+    _deadline: float
+    _touched_at: float
 
     def __init__(self, engine: SessionEngine, now: float, secure: bool = False) -> None:
         self._engine = engine
+        self._created_at = now
         self._secure = secure
-        self._client_cookie = False
-        self._pending: str | None = None  # a verified id whose record is not loaded yet
-        self._loaded = True
-        self._reset(now)
-        self._drop: str | None = None  # store key to delete at commit
-        self._regenerated = False
-        self._resign = False
-        self.accessed = False
-        self.phase = OPEN
-        self.set_cookie: bytes | None = None  # a Set-Cookie value waiting for the response
 
     def _reset(self, now: float) -> None:
         """Become a new, empty session that has no record and no id yet."""
-        self._id: str | None = None
-        self._key: str | None = None  # the store key of the record this session was loaded from
-        self._raw: dict[str, bytes] = {}
-        self._values: dict[str, Any] = {}
-        self._changed: dict[str, None] = {}  # an ordered set: keys keep their order
-        self._removed: set[str] = set()
-        self._read: set[str] = set()
+        self._loaded = True
+        self._id = None
+        self._key = None
+        self._raw = {}
+        self._values = {}
+        self._changed = {}
+        self._removed = set()
+        self._read = set()
         self._created_at = now
         self._deadline = now + self._engine.max_age
         self._touched_at = now
@@ -108,10 +98,12 @@ class Session(MutableMapping[str, Any]):
 
     def _data(self) -> dict[str, Any]:
         if not self._loaded:
-            raise SessionNotLoaded(
-                "this session is not loaded yet (autoload=False): call `await session.load()` "
-                "before using it"
-            )
+            if self._pending is not None:
+                raise SessionNotLoaded(
+                    "this session is not loaded yet (autoload=False): call "
+                    "`await session.load()` before using it"
+                )
+            self._reset(self._created_at)
         self.accessed = True
         return self._values
 
@@ -183,16 +175,23 @@ class Session(MutableMapping[str, Any]):
     @property
     def modified(self) -> bool:
         """True when the next commit has something to write."""
+        if not self._loaded:
+            return False
         return bool(self._changes()[0] or self._removed or self._drop or self._expiry_changed)
 
     @property
     def created_at(self) -> float:
         """When the session was first created (epoch seconds); kept by ``regenerate()``."""
+        self._data()
         return self._created_at
 
     @property
     def expires_at(self) -> float:
         """When the session expires unless used again (epoch seconds)."""
+        self._data()
+        return self._expiry()
+
+    def _expiry(self) -> float:
         idle = self._engine.idle_timeout
         if idle is None:
             return self._deadline
