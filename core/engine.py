@@ -1,7 +1,8 @@
 """The session engine: one implementation of the request flow, driven by every integration.
 
-An integration calls four methods: ``start`` when a request arrives, ``load`` if the session
-must be loaded, ``commit`` at the response start, and ``finish`` when the app has returned.
+An integration calls: ``start`` when a request arrives, ``load`` if the session must be
+loaded, ``begin_response`` and (if it says so) ``commit`` at the response start, and
+``finish`` when the app has returned without error.
 The pure-ASGI middleware is a few lines around them; the framework adapters are too.
 """
 
@@ -174,29 +175,33 @@ class SessionEngine:
     # -- the response starts -------------------------------------------------------------------
 
     @staticmethod
-    def needs_commit(session: Session) -> bool:
-        """False for a session nobody touched that needs no upkeep: an integration may then
-        skip ``commit`` (a coroutine) but must still set ``session.phase = STARTED``."""
-        return session.accessed or session._touch_due or session._resign
+    def begin_response(session: Session, status: int) -> bool:
+        """The response is starting. True if ``await commit(session, ...)`` must follow.
 
-    async def commit(self, session: Session, status: int, vary: bool) -> list[tuple[bytes, bytes]]:
-        """Persist what changed; the headers to add to the response that is starting.
-
-        ``status`` >= 500 abandons the session: nothing is saved, now or later. ``vary`` asks
-        for ``Vary: Cookie`` when the session was read (http, not websocket accept).
+        Synchronous, so that the common case (a session nobody touched) costs no coroutine.
+        ``status`` >= 500 abandons the session: nothing is saved, now or later. A websocket
+        accept passes status 0.
         """
         if status >= 500:
             session.phase = ABANDONED
-            return []
-        headers = []
-        if self.needs_commit(session):
-            await self.persist(session)
-            if session.set_cookie is not None:
-                headers.append((b"set-cookie", session.set_cookie))
-                session.set_cookie = None
-            if vary and session.accessed:
-                headers.append(_VARY_COOKIE)
+            return False
+        if session.accessed or session._touch_due or session._resign:
+            return True
         session.phase = STARTED
+        return False
+
+    async def commit(self, session: Session, vary: bool) -> list[tuple[bytes, bytes]]:
+        """Persist what changed (after ``begin_response`` said so); the headers to add to
+        the response that is starting. ``vary`` asks for ``Vary: Cookie`` when the session
+        was read (http, not a websocket accept)."""
+        await self.persist(session)
+        session.phase = STARTED
+        headers = []
+        if session.set_cookie is not None:
+            headers.append((b"set-cookie", session.set_cookie))
+            session.set_cookie = None
+        if vary and session.accessed:
+            headers.append(_VARY_COOKIE)
         return headers
 
     async def finish(self, session: Session) -> None:

@@ -6,7 +6,7 @@ from typing import Any
 
 from .engine import SessionEngine
 from .errors import NoSessionMiddleware
-from .session import STARTED, Session
+from .session import Session
 from .store import Store
 from .types import ASGIApp, Message, Receive, Scope, Send
 
@@ -52,14 +52,11 @@ class SessionMiddleware:
         async def send_with_session(message: Message) -> None:
             kind = message["type"]
             if kind in _STARTS:
-                if engine.needs_commit(session):
-                    accept = kind == "websocket.accept"
-                    status = 0 if accept else message["status"]
-                    headers = await engine.commit(session, status, not accept)
+                accept = kind == "websocket.accept"
+                if engine.begin_response(session, 0 if accept else message["status"]):
+                    headers = await engine.commit(session, vary=not accept)
                     if headers:
                         message["headers"] = [*message.get("headers", ()), *headers]
-                else:
-                    session.phase = STARTED
             await send(message)
 
         await self.app(scope, receive, send_with_session)

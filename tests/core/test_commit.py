@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from sesh.core import Session, SessionDataError, SessionMiddleware
+from sesh.core import Session, SessionDataError, SessionEngine, SessionMiddleware
 from sesh.core.tokens import store_key
 from sesh.core.types import Message, Receive, Scope, Send
 from sesh.stores.memory import MemoryStore
@@ -18,6 +18,13 @@ from support.clock import FakeClock
 from support.spy import SpyStore
 
 pytestmark = pytest.mark.anyio
+
+
+async def respond(engine: SessionEngine, session: Session) -> list[tuple[bytes, bytes]]:
+    """What an integration does at an http response start with status 200."""
+    if engine.begin_response(session, 200):
+        return await engine.commit(session, vary=True)
+    return []
 
 
 def write(key: str, value: Any) -> Any:
@@ -132,6 +139,24 @@ async def test_no_save_on_a_server_error(
     response = await make_client(write("a", 1), status=status).request()
     assert response.status == status
     assert response.set_cookies == []
+    assert spy.writes == 0
+
+
+@pytest.mark.parametrize("status", [500, 503])
+async def test_no_late_save_after_a_server_error(
+    make_client: MakeClient, spy: SpyStore, clock: FakeClock, status: int
+) -> None:
+    client = make_client(write("a", 1))
+    await client.request()
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": status})
+        scope["session"]["a"] = 2  # untouched until the error response had started
+        await send({"type": "http.response.body", "body": b""})
+
+    client.app = SessionMiddleware(app, store=spy, clock=clock)
+    spy.calls.clear()
+    assert (await client.request()).status == status
     assert spy.writes == 0
 
 
@@ -427,8 +452,8 @@ async def test_two_requests_changing_different_keys_both_win(
     await engine.load(second)
     first["a"] = 1
     second["b"] = 2
-    await engine.commit(first, 200, True)
-    await engine.commit(second, 200, True)
+    await respond(engine, first)
+    await respond(engine, second)
     client.app = make_client(lambda s: dict(s)).app
     assert (await client.request()).text == "{'base': 0, 'a': 1, 'b': 2}"
 
@@ -444,10 +469,10 @@ async def test_a_logout_racing_a_slow_request_is_never_undone(
     await engine.load(slow)
     await engine.load(logout)
     logout.invalidate()
-    await engine.commit(logout, 200, True)
+    await respond(engine, logout)
     slow["cart"] = [1]
     with caplog.at_level(logging.WARNING, "sesh"):
-        headers = await engine.commit(slow, 200, True)
+        headers = await respond(engine, slow)
     assert [name for name, _ in headers] == [b"vary"]
     assert len(spy.inner) == 0  # type: ignore[arg-type]
     assert "refused to recreate" in caplog.text
@@ -465,8 +490,8 @@ async def test_concurrent_regenerates_leave_one_live_record(
     await engine.load(two)
     one.regenerate()
     two.regenerate()
-    first = await engine.commit(one, 200, True)
-    second = await engine.commit(two, 200, True)
+    first = await respond(engine, one)
+    second = await respond(engine, two)
     assert b"set-cookie" in [name for name, _ in first]
     assert b"set-cookie" not in [name for name, _ in second]
     assert len(spy.inner) == 1  # type: ignore[arg-type]
