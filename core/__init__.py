@@ -1,7 +1,7 @@
 """sesh.core: HTTP sessions for any ASGI application, with no framework imports."""
 
 from .cookies import CookieSpec
-from .engine import SessionEngine
+from .engine import EngineOptions, SessionEngine, SessionOptions
 from .errors import (
     ConfigurationError,
     NoSessionMiddleware,
@@ -16,6 +16,7 @@ from .store import Record, Store
 __all__ = [
     "ConfigurationError",
     "CookieSpec",
+    "EngineOptions",
     "NoSessionMiddleware",
     "Record",
     "Session",
@@ -24,6 +25,7 @@ __all__ = [
     "SessionError",
     "SessionMiddleware",
     "SessionNotLoaded",
+    "SessionOptions",
     "Store",
     "session_data",
 ]

@@ -13,45 +13,75 @@ import math
 import time
 from collections.abc import Iterable
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypedDict
 
 import msgspec
 
 from .cookies import CookieSpec, SameSite, Secure, cookie_values
-from .errors import ConfigurationError
+from .errors import ConfigurationError, SessionTooLarge
 from .session import ABANDONED, OPEN, STARTED, Session
-from .store import Record, Store
+from .store import ClientStore, Meta, Record, Store, decode_meta, encode_meta
 from .tokens import SecretKeys, TokenCodec, short_hash, store_key
 from .types import Clock, Scope
 
 logger = logging.getLogger("sesh")
 
 DEFAULT_MAX_AGE = 14 * 24 * 60 * 60  # two weeks, as Starlette's middleware
+MAX_SET_COOKIE = 4096
+"""Bytes of one ``Set-Cookie`` (name, value and attributes) that every browser keeps."""
 
-_META_VERSION = 1
-_encode = msgspec.msgpack.Encoder().encode
 _decode_value = msgspec.msgpack.Decoder().decode
-# (version, created_at, deadline, touched_at, browser_session)
-_decode_meta = msgspec.msgpack.Decoder(tuple[int, float, float, float, bool]).decode
 _SECURE_SCHEMES = frozenset({"https", "wss"})
 _VARY_COOKIE = (b"vary", b"Cookie")
+_IN_COOKIE = "cookie"  # the "store key" of a session that lives in its cookie
+
+
+class EngineOptions(TypedDict, total=False):
+    """The engine's options that are not about the cookie (see :class:`SessionEngine`)."""
+
+    idle_timeout: float | timedelta | None
+    touch_interval: float | timedelta | None
+    leeway: float | timedelta
+    autoload: bool
+    scope_key: str
+    clock: Clock
+
+
+class SessionOptions(EngineOptions, total=False):
+    """Every keyword option of :class:`SessionEngine`, for ``**options`` that type checkers
+    can follow (PEP 692), so that ``Middleware(SessionMiddleware, ...)`` type-checks."""
+
+    secret_key: SecretKeys | None
+    cookie_name: str
+    max_age: float | timedelta
+    browser_session: bool
+    path: str
+    domain: str | None
+    secure: Secure
+    httponly: bool
+    samesite: SameSite
+    partitioned: bool
 
 
 class SessionEngine:
     """Reads the session cookie, loads and commits sessions through a store.
 
-    Every option is validated here, when the middleware is built.
+    ``store`` is a server-side :class:`~sesh.core.Store` (the cookie carries an id) or a
+    :class:`~sesh.core.store.ClientStore` (the cookie carries the session). Every option is
+    validated here, when the middleware is built.
     """
 
     def __init__(
         self,
-        store: Store,
+        store: Store | ClientStore,
         *,
         secret_key: SecretKeys | None = None,
         cookie_name: str = "session",
         max_age: float | timedelta = DEFAULT_MAX_AGE,
         idle_timeout: float | timedelta | None = None,
         touch_interval: float | timedelta | None = None,
+        browser_session: bool = False,
+        leeway: float | timedelta = 0,
         path: str = "/",
         domain: str | None = None,
         secure: Secure = "auto",
@@ -62,10 +92,14 @@ class SessionEngine:
         scope_key: str = "session",
         clock: Clock = time.time,
     ) -> None:
-        if not isinstance(store, Store):
+        if isinstance(store, ClientStore):
+            self.client: ClientStore | None = store
+        elif isinstance(store, Store):
+            self.client = None
+        else:
             raise ConfigurationError(
-                f"store must implement sesh.core.Store (load, create, update, touch, delete); "
-                f"got {type(store).__name__}"
+                "store must implement sesh.core.Store (load, create, update, touch, delete) "
+                f"or sesh.core.store.ClientStore (seal, unseal); got {type(store).__name__}"
             )
         self.store = store
         self.tokens = TokenCodec(secret_key)
@@ -97,8 +131,12 @@ class SessionEngine:
                 "touch_interval must be shorter than idle_timeout, or sessions would expire "
                 "while in use"
             )
+        self.leeway = 0.0 if leeway == 0 else _seconds("leeway", leeway)
+        if self.leeway > 300:
+            raise ConfigurationError("leeway is for clock skew between servers: keep it <= 300s")
         if not isinstance(scope_key, str) or not scope_key:
             raise ConfigurationError("scope_key must be a non-empty str")
+        self.browser_session = bool(browser_session)
         self.autoload = autoload
         self.scope_key = scope_key
         self.clock = clock
@@ -108,23 +146,26 @@ class SessionEngine:
     def start(self, scope: Scope) -> Session:
         """The session for this request, before any store I/O.
 
-        A session that came with a valid cookie still needs ``await load(session)`` (the
-        middleware does it unless ``autoload=False``).
+        A session that came with a valid cookie for a server-side store still needs
+        ``await load(session)`` (the middleware does it unless ``autoload=False``).
         """
         now = self.clock()
         session = Session(self, now, scope.get("scheme") in _SECURE_SCHEMES)
         values = cookie_values(scope.get("headers", ()), self.cookie.name_bytes)
         if values:
-            self._adopt(session, values, now)
+            session._client_cookie = True
+            if self.client is None:
+                self._adopt_id(session, values, now)
+            else:
+                self._adopt_sealed(session, values, now)
         elif values is None:
             logger.info("session cookie ignored: the cookie headers exceed the size limit")
         return session
 
-    def _adopt(self, session: Session, values: Iterable[bytes], now: float) -> None:
-        session._client_cookie = True
+    def _adopt_id(self, session: Session, values: Iterable[bytes], now: float) -> None:
         found = None
         for value in values:
-            verified = self.tokens.load(value, now)
+            verified = self.tokens.load(value, now - self.leeway)
             if verified is None:
                 logger.info("session cookie rejected (%s)", short_hash(value))
             elif found is None or found.session_id == verified.session_id:
@@ -135,42 +176,62 @@ class SessionEngine:
         if found is not None:
             session._pending = found.session_id
             session._resign = found.resign
-            session._loaded = False
+
+    def _adopt_sealed(self, session: Session, values: Iterable[bytes], now: float) -> None:
+        assert self.client is not None
+        found = None
+        for value in values:
+            unsealed = self.client.unseal(value)
+            if unsealed is None:
+                logger.info("session cookie rejected (%s)", short_hash(value))
+            elif found is None or found == unsealed:
+                found = unsealed
+            else:
+                logger.warning("session cookie ignored: two different valid values were sent")
+                return
+        if found is not None:
+            self._accept(session, found.session_id, _IN_COOKIE, found.record, now)
+            session._resign = session._key is not None and found.resign
 
     async def load(self, session: Session) -> None:
         """Fetch the record of a session that came with a valid cookie."""
         session_id = session._pending
         if session_id is None:
             return
+        assert self.client is None
         key = store_key(session_id)
-        record = await self.store.load(key)
-        now = self.clock()
+        record = await self.store.load(key)  # type: ignore[union-attr]
         session._pending = None
-        session._reset(now)  # what the session is unless the record proves usable
         if record is None:
+            session._reset(self.clock())
             logger.info("session cookie names no live session (%s)", short_hash(session_id))
             return
+        self._accept(session, session_id, key, record, self.clock())
+
+    def _accept(
+        self, session: Session, session_id: str, key: str, record: Record, now: float
+    ) -> None:
+        """Make ``record`` the session's state if it is intact and unexpired."""
+        session._reset(now)  # what the session is unless the record proves usable
         try:
-            version, created_at, deadline, touched_at, browser = _decode_meta(record.meta)
+            meta = decode_meta(record.meta)
             values = {field: _decode_value(raw) for field, raw in record.data.items()}
-        except (msgspec.DecodeError, TypeError, ValueError):
+        except (msgspec.DecodeError, TypeError, ValueError, RecursionError):
             logger.warning("stored session is corrupt; treated as none (%s)", short_hash(key))
             return
-        if version != _META_VERSION:
-            logger.warning("stored session has unknown format %r (%s)", version, short_hash(key))
-            return
         idle = self.idle_timeout
-        if deadline <= now or (idle is not None and touched_at + idle <= now):
-            return  # expired: the store's TTL may lag our clock
+        lenient = now - self.leeway
+        if meta.deadline <= lenient or (idle is not None and meta.touched_at + idle <= lenient):
+            return  # expired: a store's TTL may lag our clock; a cookie may be replayed
         session._id = session_id
         session._key = key
         session._raw = dict(record.data)
         session._values = values
-        session._created_at = created_at
-        session._deadline = deadline
-        session._touched_at = touched_at
-        session._browser = browser
-        session._touch_due = idle is not None and now - touched_at >= self.touch_interval
+        session._created_at = meta.created_at
+        session._deadline = meta.deadline
+        session._touched_at = meta.touched_at
+        session._browser = meta.browser
+        session._touch_due = idle is not None and now - meta.touched_at >= self.touch_interval
 
     # -- the response starts -------------------------------------------------------------------
 
@@ -212,7 +273,7 @@ class SessionEngine:
     # -- writing -------------------------------------------------------------------------
 
     async def persist(self, session: Session) -> None:
-        """Write the session's changes to the store, following the commit rules.
+        """Write the session's changes, following the commit rules.
 
         Before the response starts, a cookie that must change is left in
         ``session.set_cookie``; after it, changes that would need a new cookie are dropped
@@ -220,9 +281,12 @@ class SessionEngine:
         """
         if not session._loaded or session.phase == ABANDONED:
             return
+        if self.client is not None:
+            self._persist_in_cookie(session)
+            return
         late = session.phase != OPEN
         changed, removed = session._changes()  # encodes first: a bad value writes nothing
-        store = self.store
+        store: Store = self.store  # type: ignore[assignment]
         now = self.clock()
 
         if session._key is None:  # no record behind it: new, regenerated or invalidated
@@ -248,7 +312,7 @@ class SessionEngine:
                         "its cookie could not reach the client"
                     )
                     return
-                await self._create(session, changed, now)
+                await self._create(store, session, changed, now)
             return
 
         if changed or removed or session._expiry_changed:
@@ -262,9 +326,7 @@ class SessionEngine:
             ttl = session._expiry() - now
             if ttl <= 0:  # set_expiry() moved the deadline into the past
                 await store.delete(session._key)
-                session._reset(now)
-                if not late:
-                    session.set_cookie = self.cookie.delete_cookie(session._secure)
+                self._expire_cookie(session, now, late)
                 return
             if not await store.update(session._key, changed, removed, self._meta(session), ttl):
                 logger.warning("refused to recreate a session deleted by another request")
@@ -276,38 +338,78 @@ class SessionEngine:
             session._touch_due = False
             await store.touch(session._key, self._meta(session), session._expiry() - now)
         if session._resign and not late:
-            self._set_cookie(session, now)
+            self._set_cookie(session, now, self.tokens.dump(session.id, session._deadline))
 
-    async def _create(self, session: Session, data: dict[str, bytes], now: float) -> None:
+    async def _create(
+        self, store: Store, session: Session, data: dict[str, bytes], now: float
+    ) -> None:
         session._touched_at = now
         ttl = session._expiry() - now
         record = Record(data, self._meta(session))
         for _ in range(3):  # a collision of 256-bit ids means a broken random source
             key = store_key(session.id)
-            if await self.store.create(key, record, ttl):
+            if await store.create(key, record, ttl):
                 session._key = key
                 session._written(data)
-                self._set_cookie(session, now)
+                self._set_cookie(session, now, self.tokens.dump(session.id, session._deadline))
                 return
             session._id = None
         raise RuntimeError("could not create a session: three fresh ids already existed")
 
-    def _meta(self, session: Session) -> bytes:
-        return _encode(
-            (
-                _META_VERSION,
-                session._created_at,
-                session._deadline,
-                session._touched_at,
-                session._browser,
+    def _persist_in_cookie(self, session: Session) -> None:
+        """The client-side store: every change rewrites the whole cookie."""
+        assert self.client is not None
+        changed, removed = session._changes()
+        if not (
+            changed
+            or removed
+            or session._drop is not None
+            or session._expiry_changed
+            or session._resign
+            or session._touch_due
+        ):
+            return
+        now = self.clock()
+        if session.phase != OPEN:
+            logger.warning(
+                "session changes after the response started were dropped: a cookie-store "
+                "session travels in the response headers, which were already sent"
             )
+            session._written(changed)  # what it would have been; the client keeps its cookie
+            return
+        data = {key: raw for key, raw in session._raw.items() if key not in removed}
+        data.update(changed)
+        session._drop = None
+        session._regenerated = False
+        session._touched_at = now
+        if not data or session._expiry() <= now:  # emptied, invalidated or expired: delete it
+            session._written(changed)
+            session._key = None
+            self._expire_cookie(session, now, late=False)
+            return
+        value = self.client.seal(session.id, Record(data, self._meta(session)))
+        self._set_cookie(session, now, value)
+        session._key = _IN_COOKIE
+        session._written(changed)
+
+    def _meta(self, session: Session) -> bytes:
+        return encode_meta(
+            Meta(session._created_at, session._deadline, session._touched_at, session._browser)
         )
 
-    def _set_cookie(self, session: Session, now: float) -> None:
-        value = self.tokens.dump(session.id, session._deadline)
+    def _set_cookie(self, session: Session, now: float, value: str) -> None:
         max_age = None if session._browser else max(0, math.ceil(session._deadline - now))
-        session.set_cookie = self.cookie.set_cookie(value, max_age, session._secure)
+        header = self.cookie.set_cookie(value, max_age, session._secure)
+        if len(header) > MAX_SET_COOKIE:
+            raise SessionTooLarge(len(header), MAX_SET_COOKIE)
+        session.set_cookie = header
         session._resign = False
+
+    def _expire_cookie(self, session: Session, now: float, late: bool) -> None:
+        had_cookie = session._client_cookie
+        session._reset(now)
+        if had_cookie and not late:
+            session.set_cookie = self.cookie.delete_cookie(session._secure)
 
 
 def _seconds(name: str, value: Any) -> float:

@@ -21,3 +21,15 @@ class SessionDataError(SessionError, TypeError):
 
 class NoSessionMiddleware(SessionError, LookupError):
     """``session_data()`` found no session: no session middleware wraps this app."""
+
+
+class SessionTooLarge(SessionError, ValueError):
+    """The session's cookie would exceed what browsers keep; nothing was sent."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(
+            f"the session cookie would be {size} bytes, over the {limit} bytes browsers keep: "
+            "store less in the session, or use a server-side store (MemoryStore, RedisStore)"
+        )
+        self.size = size
+        self.limit = limit

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .engine import SessionEngine
+from .engine import SessionEngine, SessionOptions
 from .errors import NoSessionMiddleware
 from .session import Session
-from .store import Store
+from .store import ClientStore, Store
 from .types import ASGIApp, Message, Receive, Scope, Send
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 _SESSION_TYPES = frozenset({"http", "websocket"})
 # Messages that start a response; the websocket denial response counts as http.
@@ -18,11 +21,17 @@ _STARTS = frozenset({"http.response.start", "websocket.http.response.start", "we
 class SessionMiddleware:
     """Puts a :class:`Session` into ``scope["session"]`` for http and websocket scopes.
 
-    ``store=None`` keeps sessions in a :class:`~sesh.stores.memory.MemoryStore`. Every other
+    ``store`` is any server-side or client-side store; ``None`` keeps sessions in a
+    :class:`~sesh.stores.memory.MemoryStore`. Every other
     keyword is an option of :class:`~sesh.core.engine.SessionEngine` (see the README).
     """
 
-    def __init__(self, app: ASGIApp, store: Store | None = None, **options: Any) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        store: Store | ClientStore | None = None,
+        **options: Unpack[SessionOptions],
+    ) -> None:
         if store is None:
             from sesh.stores.memory import MemoryStore  # the default, imported only when used
 

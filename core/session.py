@@ -90,7 +90,7 @@ class Session(MutableMapping[str, Any]):
         self._created_at = now
         self._deadline = now + self._engine.max_age
         self._touched_at = now
-        self._browser = False
+        self._browser = self._engine.browser_session
         self._expiry_changed = False
         self._touch_due = False
 
@@ -227,7 +227,8 @@ class Session(MutableMapping[str, Any]):
         """Override this session's lifetime ("remember me").
 
         ``seconds`` from now; ``0`` makes the cookie last until the browser closes (the
-        server still enforces ``max_age``); ``None`` returns to the configured lifetime.
+        server still enforces ``max_age``); ``None`` returns to the configured lifetime
+        (``max_age`` from creation, and the ``browser_session`` option).
         """
         if isinstance(seconds, timedelta):
             seconds = seconds.total_seconds()
@@ -241,7 +242,7 @@ class Session(MutableMapping[str, Any]):
         self._data()
         if seconds is None:
             self._deadline = self._created_at + self._engine.max_age
-            self._browser = False
+            self._browser = self._engine.browser_session
         elif seconds == 0:
             self._deadline = self._created_at + self._engine.max_age
             self._browser = True

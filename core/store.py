@@ -24,6 +24,8 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from typing import NamedTuple, Protocol, runtime_checkable
 
+import msgspec
+
 
 class Record(NamedTuple):
     """One stored session."""
@@ -64,4 +66,70 @@ class Store(Protocol):
 
     async def delete(self, key: str) -> bool:
         """Remove ``key``. True if it existed."""
+        ...
+
+
+class Meta(NamedTuple):
+    """What the engine keeps in ``Record.meta``. Server stores never look inside; a client
+    store that writes a foreign cookie format builds one with :func:`encode_meta`."""
+
+    created_at: float
+    """When the session was created (epoch seconds)."""
+    deadline: float
+    """When it ends whatever happens (epoch seconds)."""
+    touched_at: float
+    """When it was last written or touched, for the idle timeout (epoch seconds)."""
+    browser: bool
+    """Its cookie has no Max-Age: it lasts until the browser closes."""
+
+
+_META_VERSION = 1
+_encode = msgspec.msgpack.Encoder().encode
+_decode_meta = msgspec.msgpack.Decoder(tuple[int, float, float, float, bool]).decode
+
+
+def encode_meta(meta: Meta) -> bytes:
+    """``meta`` as the bytes the engine stores."""
+    return _encode((_META_VERSION, *meta))
+
+
+def decode_meta(data: bytes) -> Meta:
+    """The :class:`Meta` in ``data``; ``ValueError`` if it is not one the engine wrote."""
+    try:
+        version, created_at, deadline, touched_at, browser = _decode_meta(data)
+    except (msgspec.DecodeError, TypeError) as error:
+        raise ValueError(f"not session metadata: {error}") from None
+    if version != _META_VERSION:
+        raise ValueError(f"unknown session metadata version {version!r}")
+    return Meta(created_at, deadline, touched_at, browser)
+
+
+class Unsealed(NamedTuple):
+    """A cookie value a client store accepted."""
+
+    session_id: str
+    record: Record
+    resign: bool
+    """True when an older key verified it: the next response rewrites the cookie."""
+
+
+@runtime_checkable
+class ClientStore(Protocol):
+    """A store that keeps the whole session in the cookie itself (client-side).
+
+    There is no I/O: the engine hands over the complete record at every write and takes it
+    back from the cookie value. The store owns the format (encoding, signing, encryption);
+    the engine owns everything else, including expiry (inside ``meta``) and the 4096-byte
+    limit on the ``Set-Cookie`` header.
+    """
+
+    def seal(self, session_id: str, record: Record) -> str:
+        """The cookie value that carries ``record``: cookie-safe ASCII, tamper-evident."""
+        ...
+
+    def unseal(self, value: bytes) -> Unsealed | None:
+        """What ``value`` carries, or ``None`` if it is not a value this store sealed.
+
+        Must check authenticity before decoding anything, and never raise on bad input.
+        """
         ...
