@@ -9,6 +9,7 @@ from sesh.stores.memory import MemoryStore
 
 from support.clock import FakeClock
 from support.contract import DATA, META, StoreContract
+from support.session_contract import SessionContract
 
 pytestmark = pytest.mark.anyio
 
@@ -95,3 +96,9 @@ async def test_deleted_keys_do_not_pile_up_in_the_sweep_order(clock: FakeClock) 
 def test_max_entries_must_be_a_positive_int(bad: object) -> None:
     with pytest.raises(ValueError, match="max_entries must be a positive int"):
         MemoryStore(max_entries=bad)  # type: ignore[arg-type]
+
+
+class TestMemorySessions(SessionContract):
+    @pytest.fixture
+    def session_store(self, clock: FakeClock) -> MemoryStore:
+        return MemoryStore(clock=clock)

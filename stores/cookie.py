@@ -1,0 +1,142 @@
+"""CookieStore: the whole session in a signed, optionally encrypted, cookie.
+
+No server state at all: good for small sessions in apps that must not depend on a store.
+What a cookie cannot do: a copied cookie stays valid until it expires, because the server
+keeps no list of live sessions (``invalidate()`` and ``regenerate()`` only replace the
+cookie in the browser that made the request). Choose a server-side store when a logout must
+end the session everywhere, or when sessions grow past a few kilobytes.
+
+The cookie value is ``<base64url body>.<signature>``: the signature (itsdangerous,
+HMAC-SHA256, salted for this purpose) is checked before anything is decoded. The body is a
+format byte, then MessagePack of ``[id, meta, {key: value}]`` (zlib-compressed when that
+is shorter), or with encryption an AES-GCM box of it. Encrypted bodies are never compressed:
+compressing attacker-chosen data next to secrets would let their length leak the secrets.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import zlib
+from base64 import urlsafe_b64decode, urlsafe_b64encode
+from binascii import Error as BinasciiError
+from typing import Any
+
+import msgspec
+from itsdangerous import BadSignature
+
+from sesh.core.errors import ConfigurationError
+from sesh.core.signing import Signer
+from sesh.core.store import Record, Unsealed
+from sesh.core.tokens import SecretKeys, secret_list
+
+_PLAIN, _ZLIB, _SEALED = 0, 1, 2
+_COMPRESS_ABOVE = 128  # bytes of MessagePack below which compression never pays
+_MAX_INFLATED = 64 * 1024  # a cookie holds 4 KiB: anything inflating past this is hostile
+_NONCE = 12
+_encode = msgspec.msgpack.Encoder().encode
+_decode = msgspec.msgpack.Decoder(tuple[str, msgspec.Raw, dict[str, msgspec.Raw]]).decode
+
+
+class CookieStore:
+    """Keeps each session in its cookie. See the module docstring for what that implies.
+
+    ``secret_key`` is one secret (>= 32 bytes) or a list: the first signs, all verify, and
+    a cookie signed with an older one is re-signed on its next response. ``encryption_key``
+    (the ``crypto`` extra) works the same way for AES-GCM; with it, unencrypted cookies are
+    refused. ``salt`` binds signatures to this use: two stores with different salts never
+    accept each other's cookies even under one secret.
+    """
+
+    def __init__(
+        self,
+        secret_key: SecretKeys,
+        *,
+        encryption_key: SecretKeys | None = None,
+        salt: str = "sesh.cookie-store",
+    ) -> None:
+        keys = secret_list(secret_key)
+        options: dict[str, Any] = {
+            "salt": salt,
+            "key_derivation": "hmac",
+            "digest_method": hashlib.sha256,
+        }
+        self._signer = Signer(keys[0], **options)
+        # itsdangerous tries its keys newest-last; ours are listed newest-first.
+        self._older = Signer(keys[:0:-1], **options) if len(keys) > 1 else None
+        self._ciphers = None if encryption_key is None else _ciphers(encryption_key)
+        self._aad = salt.encode()
+
+    def seal(self, session_id: str, record: Record) -> str:
+        raw = msgspec.Raw
+        body = _encode(
+            (session_id, raw(record.meta), {key: raw(value) for key, value in record.data.items()})
+        )
+        if self._ciphers is not None:
+            nonce = os.urandom(_NONCE)
+            body = bytes((_SEALED,)) + nonce + self._ciphers[0].encrypt(nonce, body, self._aad)
+        elif len(body) > _COMPRESS_ABOVE and len(packed := zlib.compress(body, 6)) < len(body):
+            body = bytes((_ZLIB,)) + packed
+        else:
+            body = bytes((_PLAIN,)) + body
+        return self._signer.sign(urlsafe_b64encode(body).rstrip(b"=")).decode("ascii")
+
+    def unseal(self, value: bytes) -> Unsealed | None:
+        resign = False
+        try:
+            signed = self._signer.unsign(value)
+        except BadSignature:
+            if self._older is None:
+                return None
+            try:
+                signed = self._older.unsign(value)
+            except BadSignature:
+                return None
+            resign = True
+        try:
+            body = urlsafe_b64decode(signed + b"=" * (-len(signed) % 4))
+            kind, body = body[0], body[1:]
+            if self._ciphers is not None:
+                if kind != _SEALED:
+                    return None  # with encryption on, a plain cookie is never accepted
+                body, old_key = self._open_box(body)
+                resign = resign or old_key
+            elif kind == _ZLIB:
+                inflater = zlib.decompressobj()
+                body = inflater.decompress(body, _MAX_INFLATED)
+                if inflater.unconsumed_tail or not inflater.eof:
+                    return None
+            elif kind != _PLAIN:
+                return None
+            session_id, meta, data = _decode(body)
+        except (BinasciiError, IndexError, ValueError, zlib.error, msgspec.DecodeError):
+            return None
+        record = Record({key: bytes(value) for key, value in data.items()}, bytes(meta))
+        return Unsealed(session_id, record, resign)
+
+    def _open_box(self, box: bytes) -> tuple[bytes, bool]:
+        """The plaintext, and whether an older key opened it."""
+        from cryptography.exceptions import InvalidTag  # loaded already by _ciphers()
+
+        assert self._ciphers is not None
+        nonce, sealed = box[:_NONCE], box[_NONCE:]
+        for index, cipher in enumerate(self._ciphers):
+            try:
+                return cipher.decrypt(nonce, sealed, self._aad), index > 0
+            except InvalidTag:
+                continue
+        raise ValueError("no encryption key opens this cookie")
+
+
+def _ciphers(encryption_key: SecretKeys) -> list[Any]:
+    """One AES-256-GCM cipher per key, newest first."""
+    try:
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    except ImportError:
+        raise ConfigurationError(
+            "encryption_key needs the 'cryptography' package: pip install 'sesh[crypto]'"
+        ) from None
+    return [
+        AESGCM(hashlib.blake2b(key, digest_size=32, person=b"sesh.aes-gcm").digest())
+        for key in secret_list(encryption_key, "encryption_key")
+    ]
