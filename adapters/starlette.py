@@ -1,0 +1,151 @@
+"""A drop-in for ``starlette.middleware.sessions.SessionMiddleware``, on the sesh engine.
+
+Swap the import and keep the arguments: existing cookies stay valid (with no ``store`` it
+reads and writes Starlette's own cookie format), ``request.session`` works in Starlette and
+FastAPI, and everything else comes from the sesh engine. Pass ``store=`` to move the same
+app to any sesh store.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from base64 import b64decode, b64encode
+from binascii import Error as BinasciiError
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, Literal
+
+import msgspec
+from itsdangerous import BadSignature
+
+from sesh.core import SessionMiddleware as _CoreMiddleware
+from sesh.core.engine import DEFAULT_MAX_AGE, EngineOptions
+from sesh.core.errors import SessionDataError
+from sesh.core.signing import TimestampSigner
+from sesh.core.store import ClientStore, Meta, Record, Store, Unsealed, encode_meta
+from sesh.core.tokens import new_id, secret_list
+from sesh.core.types import ASGIApp, Clock
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+__all__ = ["SessionMiddleware", "StarletteCookieStore"]
+
+_encode_value = msgspec.msgpack.Encoder().encode
+_decode_value = msgspec.msgpack.Decoder().decode
+
+
+class SessionMiddleware(_CoreMiddleware):
+    """Starlette's ``SessionMiddleware`` arguments, sesh's engine.
+
+    The differences are deliberate: ``Secure`` is added on https even without
+    ``https_only`` (sesh's default), secrets shorter than 32 bytes are refused, and nothing
+    is written when the session did not change. ``store`` and the sesh options that are not
+    about the cookie (``idle_timeout``, ``autoload``, ...) can follow as keywords.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        secret_key: Any,
+        session_cookie: str = "session",
+        max_age: int | None = DEFAULT_MAX_AGE,
+        path: str = "/",
+        same_site: Literal["lax", "strict", "none"] = "lax",
+        https_only: bool = False,
+        domain: str | None = None,
+        partitioned: bool = False,
+        *,
+        store: Store | ClientStore | None = None,
+        **options: Unpack[EngineOptions],
+    ) -> None:
+        secret = str(secret_key)  # a starlette.datastructures.Secret, or a str
+        if store is None:
+            store = StarletteCookieStore(secret, max_age, clock=options.get("clock", time.time))
+        super().__init__(
+            app,
+            store=store,
+            # With a server-side store, the same secret signs the session ids.
+            secret_key=None if isinstance(store, ClientStore) else secret,
+            max_age=DEFAULT_MAX_AGE if max_age is None else max_age,
+            browser_session=max_age is None,
+            cookie_name=session_cookie,
+            path=path,
+            samesite=same_site,
+            secure=True if https_only else "auto",
+            domain=domain,
+            partitioned=partitioned,
+            **options,
+        )
+
+
+class StarletteCookieStore:
+    """The cookie format of Starlette's ``SessionMiddleware``: base64 JSON, timestamped and
+    signed by itsdangerous with Starlette's settings. It carries no session id and no
+    creation time, so ``session.id`` is new on each request and ``created_at`` is the time
+    of the last write; expiry rolls, as in Starlette, ``max_age`` after the last write.
+
+    ``secret_key`` may be a list (the first signs, all verify) for rotation.
+    """
+
+    def __init__(
+        self,
+        secret_key: str | list[str],
+        max_age: float | timedelta | None = DEFAULT_MAX_AGE,
+        *,
+        clock: Clock = time.time,
+    ) -> None:
+        keys = secret_list(secret_key)
+        self._signer = TimestampSigner(keys[0], clock=clock)
+        self._older = TimestampSigner(keys[:0:-1], clock=clock) if len(keys) > 1 else None
+        if isinstance(max_age, timedelta):
+            max_age = max_age.total_seconds()
+        self._max_age = None if max_age is None else int(max_age)  # itsdangerous counts whole s
+        self._lifetime = DEFAULT_MAX_AGE if max_age is None else max_age
+        self._clock = clock
+
+    def seal(self, session_id: str, record: Record) -> str:
+        values = {key: _decode_value(raw) for key, raw in record.data.items()}
+        try:
+            payload = json.dumps(values)
+        except (TypeError, ValueError):
+            for key, value in values.items():
+                try:
+                    json.dumps(value)
+                except (TypeError, ValueError) as error:
+                    raise SessionDataError(
+                        f"session[{key!r}] holds a {type(value).__name__} that Starlette's "
+                        f"cookie format (JSON) cannot carry ({error}); store JSON data, or "
+                        "pass store=CookieStore(...) for sesh's own format"
+                    ) from None
+            raise
+        return self._signer.sign(b64encode(payload.encode())).decode("ascii")
+
+    def unseal(self, value: bytes) -> Unsealed | None:
+        resign = False
+        try:
+            signed, stamp = self._signer.unsign(value, self._max_age, return_timestamp=True)
+        except BadSignature:
+            if self._older is None:
+                return None
+            try:
+                signed, stamp = self._older.unsign(value, self._max_age, return_timestamp=True)
+            except BadSignature:
+                return None
+            resign = True
+        try:
+            values = json.loads(b64decode(signed, validate=True))
+        except (BinasciiError, ValueError, RecursionError):
+            return None
+        if not isinstance(values, dict):
+            return None
+        try:
+            data = {key: _encode_value(item) for key, item in values.items()}
+        except (TypeError, ValueError, RecursionError):
+            return None
+        written = stamp.timestamp()
+        now = self._clock()
+        # Expiry rolls from the last write: itsdangerous has checked max_age against the
+        # timestamp, and a write in this request is good for a full lifetime again.
+        meta = Meta(written, now + self._lifetime, now, self._max_age is None)
+        return Unsealed(new_id(), Record(data, encode_meta(meta)), resign)
