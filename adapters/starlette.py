@@ -8,22 +8,22 @@ app to any sesh store.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
-from base64 import b64decode, b64encode
 from binascii import Error as BinasciiError
+from binascii import a2b_base64, b2a_base64
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
-from itsdangerous import BadSignature
 
 from sesh.core import SessionMiddleware as _CoreMiddleware
 from sesh.core.engine import DEFAULT_MAX_AGE, EngineOptions
 from sesh.core.errors import SessionDataError
-from sesh.core.signing import TimestampSigner
+from sesh.core.signing import TimestampHmacSigner
 from sesh.core.store import ClientStore, Meta, Record, Store, Unsealed, encode_meta
-from sesh.core.tokens import new_id, secret_list
+from sesh.core.tokens import secret_list
 from sesh.core.types import ASGIApp, Clock
 
 if TYPE_CHECKING:
@@ -33,6 +33,7 @@ __all__ = ["SessionMiddleware", "StarletteCookieStore"]
 
 _encode_value = msgspec.msgpack.Encoder().encode
 _decode_value = msgspec.msgpack.Decoder().decode
+_decode_json = msgspec.json.Decoder().decode
 
 
 class SessionMiddleware(_CoreMiddleware):
@@ -81,9 +82,10 @@ class SessionMiddleware(_CoreMiddleware):
 
 class StarletteCookieStore:
     """The cookie format of Starlette's ``SessionMiddleware``: base64 JSON, timestamped and
-    signed by itsdangerous with Starlette's settings. It carries no session id and no
-    creation time, so ``session.id`` is new on each request and ``created_at`` is the time
-    of the last write; expiry rolls, as in Starlette, ``max_age`` after the last write.
+    signed in itsdangerous' format with Starlette's settings. It carries no session id and no
+    creation time, so ``session.id`` is made anew for each request that asks for it and
+    ``created_at`` is the time of the last write; expiry rolls, as in Starlette, ``max_age``
+    after the last write.
 
     ``secret_key`` may be a list (the first signs, all verify) for rotation.
     """
@@ -95,9 +97,13 @@ class StarletteCookieStore:
         *,
         clock: Clock = time.time,
     ) -> None:
-        keys = secret_list(secret_key)
-        self._signer = TimestampSigner(keys[0], clock=clock)
-        self._older = TimestampSigner(keys[:0:-1], clock=clock) if len(keys) > 1 else None
+        # itsdangerous.TimestampSigner(secret) with its defaults, as Starlette builds it.
+        self._signer = TimestampHmacSigner(
+            secret_list(secret_key),
+            salt=b"itsdangerous.Signer",
+            digest=hashlib.sha1,
+            key_derivation="django-concat",
+        )
         if isinstance(max_age, timedelta):
             max_age = max_age.total_seconds()
         self._max_age = None if max_age is None else int(max_age)  # itsdangerous counts whole s
@@ -119,22 +125,21 @@ class StarletteCookieStore:
                         "pass store=CookieStore(...) for sesh's own format"
                     ) from None
             raise
-        return self._signer.sign(b64encode(payload.encode())).decode("ascii")
+        body = b2a_base64(payload.encode(), newline=False)  # Starlette: standard base64
+        return self._signer.sign_at(body, self._clock()).decode("ascii")
 
     def unseal(self, value: bytes) -> Unsealed | None:
-        resign = False
+        now = self._clock()
+        verified = self._signer.unsign_within(value, self._max_age, now)
+        if verified is None:
+            return None
+        signed, stamp, resign = verified
         try:
-            signed, stamp = self._signer.unsign(value, self._max_age, return_timestamp=True)
-        except BadSignature:
-            if self._older is None:
-                return None
+            text = a2b_base64(signed)
             try:
-                signed, stamp = self._older.unsign(value, self._max_age, return_timestamp=True)
-            except BadSignature:
-                return None
-            resign = True
-        try:
-            values = json.loads(b64decode(signed, validate=True))
+                values = _decode_json(text)
+            except msgspec.DecodeError:  # json.dumps also writes NaN and Infinity
+                values = json.loads(text)
         except (BinasciiError, ValueError, RecursionError):
             return None
         if not isinstance(values, dict):
@@ -143,9 +148,8 @@ class StarletteCookieStore:
             data = {key: _encode_value(item) for key, item in values.items()}
         except (TypeError, ValueError, RecursionError):
             return None
-        written = stamp.timestamp()
-        now = self._clock()
-        # Expiry rolls from the last write: itsdangerous has checked max_age against the
+        written = float(stamp)
+        # Expiry rolls from the last write: the signer has checked max_age against the
         # timestamp, and a write in this request is good for a full lifetime again.
         meta = Meta(written, now + self._lifetime, now, self._max_age is None)
-        return Unsealed(new_id(), Record(data, encode_meta(meta)), resign)
+        return Unsealed("", Record(data, encode_meta(meta)), resign)  # no id in this format

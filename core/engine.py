@@ -223,7 +223,7 @@ class SessionEngine:
         lenient = now - self.leeway
         if meta.deadline <= lenient or (idle is not None and meta.touched_at + idle <= lenient):
             return  # expired: a store's TTL may lag our clock; a cookie may be replayed
-        session._id = session_id
+        session._id = session_id or None
         session._key = key
         session._raw = dict(record.data)
         session._values = values

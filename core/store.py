@@ -108,6 +108,7 @@ class Unsealed(NamedTuple):
     """A cookie value a client store accepted."""
 
     session_id: str
+    """The session's id; empty for a format that carries none (one is made when asked)."""
     record: Record
     resign: bool
     """True when an older key verified it: the next response rewrites the cookie."""

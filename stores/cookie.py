@@ -6,11 +6,12 @@ keeps no list of live sessions (``invalidate()`` and ``regenerate()`` only repla
 cookie in the browser that made the request). Choose a server-side store when a logout must
 end the session everywhere, or when sessions grow past a few kilobytes.
 
-The cookie value is ``<base64url body>.<signature>``: the signature (itsdangerous,
-HMAC-SHA256, salted for this purpose) is checked before anything is decoded. The body is a
-format byte, then MessagePack of ``[id, meta, {key: value}]`` (zlib-compressed when that
-is shorter), or with encryption an AES-GCM box of it. Encrypted bodies are never compressed:
-compressing attacker-chosen data next to secrets would let their length leak the secrets.
+The cookie value is ``<base64url body>.<signature>``: the signature (HMAC-SHA256 keyed for
+this purpose by a salt, in itsdangerous' format) is checked before anything is decoded.
+The body is a format byte, then MessagePack of ``[id, meta, {key: value}]``
+(zlib-compressed when that is shorter), or with encryption an AES-GCM box of it. Encrypted
+bodies are never compressed: compressing attacker-chosen data next to secrets would let
+their length leak the secrets.
 """
 
 from __future__ import annotations
@@ -18,15 +19,12 @@ from __future__ import annotations
 import hashlib
 import os
 import zlib
-from base64 import urlsafe_b64decode, urlsafe_b64encode
-from binascii import Error as BinasciiError
 from typing import Any
 
 import msgspec
-from itsdangerous import BadSignature
 
 from sesh.core.errors import ConfigurationError
-from sesh.core.signing import Signer
+from sesh.core.signing import HmacSigner, b64decode, b64encode
 from sesh.core.store import Record, Unsealed
 from sesh.core.tokens import SecretKeys, secret_list
 
@@ -55,15 +53,7 @@ class CookieStore:
         encryption_key: SecretKeys | None = None,
         salt: str = "sesh.cookie-store",
     ) -> None:
-        keys = secret_list(secret_key)
-        options: dict[str, Any] = {
-            "salt": salt,
-            "key_derivation": "hmac",
-            "digest_method": hashlib.sha256,
-        }
-        self._signer = Signer(keys[0], **options)
-        # itsdangerous tries its keys newest-last; ours are listed newest-first.
-        self._older = Signer(keys[:0:-1], **options) if len(keys) > 1 else None
+        self._signer = HmacSigner(secret_list(secret_key), salt=salt.encode())
         self._ciphers = None if encryption_key is None else _ciphers(encryption_key)
         self._aad = salt.encode()
 
@@ -79,22 +69,15 @@ class CookieStore:
             body = bytes((_ZLIB,)) + packed
         else:
             body = bytes((_PLAIN,)) + body
-        return self._signer.sign(urlsafe_b64encode(body).rstrip(b"=")).decode("ascii")
+        return self._signer.sign(b64encode(body)).decode("ascii")
 
     def unseal(self, value: bytes) -> Unsealed | None:
-        resign = False
+        verified = self._signer.unsign(value)
+        if verified is None:
+            return None
+        signed, resign = verified
         try:
-            signed = self._signer.unsign(value)
-        except BadSignature:
-            if self._older is None:
-                return None
-            try:
-                signed = self._older.unsign(value)
-            except BadSignature:
-                return None
-            resign = True
-        try:
-            body = urlsafe_b64decode(signed + b"=" * (-len(signed) % 4))
+            body = b64decode(signed)
             kind, body = body[0], body[1:]
             if self._ciphers is not None:
                 if kind != _SEALED:
@@ -109,7 +92,7 @@ class CookieStore:
             elif kind != _PLAIN:
                 return None
             session_id, meta, data = _decode(body)
-        except (BinasciiError, IndexError, ValueError, zlib.error, msgspec.DecodeError):
+        except (IndexError, ValueError, zlib.error, msgspec.DecodeError):
             return None
         record = Record({key: bytes(value) for key, value in data.items()}, bytes(meta))
         return Unsealed(session_id, record, resign)

@@ -268,3 +268,27 @@ def test_the_core_middleware_mounts_in_starlette_too() -> None:
     with TestClient(app) as client:
         client.get("/login")
         assert client.get("/").json() == {"user": "ada", "visits": 1}
+
+
+def test_starlette_cookies_with_nan_are_read() -> None:
+    async def put_nan(request: Request) -> JSONResponse:
+        request.session["ratio"] = float("nan")
+        request.session["big"] = float("inf")
+        return JSONResponse({})
+
+    async def describe(request: Request) -> Response:
+        return Response(repr(sorted(request.session.items())))
+
+    theirs = Starlette(
+        routes=[Route("/put", put_nan)],
+        middleware=[Middleware(StarletteSessions, secret_key=SECRET)],
+    )
+    ours = Starlette(
+        routes=[Route("/", describe)],
+        middleware=[Middleware(SessionMiddleware, secret_key=SECRET)],
+    )
+    with TestClient(theirs) as client:
+        cookie = client.get("/put").headers["set-cookie"].split(";")[0].split("=", 1)[1]
+    with TestClient(ours) as client:
+        response = client.get("/", headers={"cookie": f"session={cookie}"})
+    assert response.text == "[('big', inf), ('ratio', nan)]"
