@@ -106,8 +106,10 @@ class StarletteCookieStore:
         )
         if isinstance(max_age, timedelta):
             max_age = max_age.total_seconds()
-        self._max_age = None if max_age is None else int(max_age)  # itsdangerous counts whole s
-        self._lifetime = DEFAULT_MAX_AGE if max_age is None else max_age
+        self._browser = max_age is None
+        # Starlette checks no age without max_age; sesh still ends such a session when it
+        # has not been written for DEFAULT_MAX_AGE. Whole seconds, as itsdangerous counts.
+        self._max_age = int(DEFAULT_MAX_AGE if max_age is None else max_age)
         self._clock = clock
 
     def seal(self, session_id: str, record: Record) -> str:
@@ -151,5 +153,5 @@ class StarletteCookieStore:
         written = float(stamp)
         # Expiry rolls from the last write: the signer has checked max_age against the
         # timestamp, and a write in this request is good for a full lifetime again.
-        meta = Meta(written, now + self._lifetime, now, self._max_age is None)
+        meta = Meta(written, now + self._max_age, now, self._browser)
         return Unsealed("", Record(data, encode_meta(meta)), resign)  # no id in this format

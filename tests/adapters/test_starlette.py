@@ -292,3 +292,14 @@ def test_starlette_cookies_with_nan_are_read() -> None:
     with TestClient(ours) as client:
         response = client.get("/", headers={"cookie": f"session={cookie}"})
     assert response.text == "[('big', inf), ('ratio', nan)]"
+
+
+def test_browser_session_cookies_still_end_on_the_server() -> None:
+    clock = FakeClock(time.time())
+    with TestClient(starlette_app(SessionMiddleware, max_age=None, clock=clock)) as client:
+        response = client.get("/login")
+        assert "max-age" not in attributes(response.headers["set-cookie"])
+        clock.advance(14 * 86400 - 1)
+        assert client.get("/").json() == {"user": "ada", "visits": 1}
+        clock.advance(2)
+        assert client.get("/").json() == {}
