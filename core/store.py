@@ -21,6 +21,7 @@ The test suite in ``tests/stores/contract.py`` checks all of this; run it agains
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection, Mapping
 from typing import NamedTuple, Protocol, runtime_checkable
 
@@ -101,6 +102,8 @@ def decode_meta(data: bytes) -> Meta:
         raise ValueError(f"not session metadata: {error}") from None
     if version != _META_VERSION:
         raise ValueError(f"unknown session metadata version {version!r}")
+    if not (math.isfinite(created_at) and math.isfinite(deadline) and math.isfinite(touched_at)):
+        raise ValueError("session metadata holds a time that is not a finite number")
     return Meta(created_at, deadline, touched_at, browser)
 
 

@@ -303,3 +303,17 @@ def test_browser_session_cookies_still_end_on_the_server() -> None:
         assert client.get("/").json() == {"user": "ada", "visits": 1}
         clock.advance(2)
         assert client.get("/").json() == {}
+
+
+@pytest.mark.parametrize("stamp", [2**40, -5, 2**70], ids=["future", "negative", "absurd"])
+def test_a_well_signed_starlette_cookie_with_a_bad_timestamp_is_no_session(stamp: int) -> None:
+    import itsdangerous
+    from itsdangerous.encoding import base64_encode
+
+    raw = stamp.to_bytes(16, "big", signed=True).lstrip(b"\x00") if stamp > 0 else b"\xff" * 9
+    value = b"eyJ1c2VyIjogImV2ZSJ9." + base64_encode(raw)  # {"user": "eve"}
+    forged = itsdangerous.Signer(SECRET).sign(value).decode()  # Starlette's key, any stamp
+    with TestClient(starlette_app(SessionMiddleware)) as client:
+        response = client.get("/", headers={"cookie": f"session={forged}"})
+    assert response.status_code == 200
+    assert response.json() == {}

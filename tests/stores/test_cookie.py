@@ -314,3 +314,17 @@ async def test_session_objects_see_cookie_sessions_as_stored(clock: FakeClock) -
 
     client.app = client_for(store, clock, check).app
     assert (await client.request()).text == "(False, 43)"
+
+
+@pytest.mark.parametrize(
+    "deadline", [-1.0, -1e300, 0.0, float("nan"), float("-inf"), float("inf")], ids=repr
+)
+async def test_a_signed_payload_with_an_absurd_deadline_is_no_session(
+    clock: FakeClock, deadline: float
+) -> None:
+    meta = msgspec.msgpack.encode((1, clock.now, deadline, clock.now, False))
+    raw = msgspec.Raw
+    body = msgspec.msgpack.encode((new_id(), raw(meta), {"a": raw(b"\x01")}))
+    client = client_for(CookieStore(KEY), clock, lambda s: dict(s))
+    response = await client.request(headers=[(b"cookie", b"session=" + signed(b"\x00" + body))])
+    assert response.text == "{}"
