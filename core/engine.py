@@ -13,12 +13,12 @@ import math
 import time
 from collections.abc import Iterable
 from datetime import timedelta
-from typing import Any, TypedDict
+from typing import Any, Literal, TypedDict
 
 import msgspec
 
 from .cookies import CookieSpec, SameSite, Secure, cookie_values
-from .errors import ConfigurationError, SessionTooLarge
+from .errors import ConfigurationError, SessionTooLarge, StoreUnavailable
 from .session import ABANDONED, OPEN, STARTED, Session
 from .store import ClientStore, Meta, Record, Store, decode_meta, encode_meta
 from .tokens import SecretKeys, TokenCodec, short_hash, store_key
@@ -36,12 +36,16 @@ _VARY_COOKIE = (b"vary", b"Cookie")
 _IN_COOKIE = "cookie"  # the "store key" of a session that lives in its cookie
 
 
+OnStoreError = Literal["fail", "continue"]
+
+
 class EngineOptions(TypedDict, total=False):
     """The engine's options that are not about the cookie (see :class:`SessionEngine`)."""
 
     idle_timeout: float | timedelta | None
     touch_interval: float | timedelta | None
     leeway: float | timedelta
+    on_store_error: OnStoreError
     autoload: bool
     scope_key: str
     clock: Clock
@@ -82,6 +86,7 @@ class SessionEngine:
         touch_interval: float | timedelta | None = None,
         browser_session: bool = False,
         leeway: float | timedelta = 0,
+        on_store_error: OnStoreError = "fail",
         path: str = "/",
         domain: str | None = None,
         secure: Secure = "auto",
@@ -136,6 +141,12 @@ class SessionEngine:
             raise ConfigurationError("leeway is for clock skew between servers: keep it <= 300s")
         if not isinstance(scope_key, str) or not scope_key:
             raise ConfigurationError("scope_key must be a non-empty str")
+        if on_store_error not in ("fail", "continue"):
+            raise ConfigurationError(
+                f"on_store_error must be 'fail' (answer 503) or 'continue' (an empty, read-only "
+                f"session), not {on_store_error!r}"
+            )
+        self.on_store_error = on_store_error
         self.browser_session = bool(browser_session)
         self.autoload = autoload
         self.scope_key = scope_key
@@ -194,13 +205,22 @@ class SessionEngine:
             session._resign = session._key is not None and found.resign
 
     async def load(self, session: Session) -> None:
-        """Fetch the record of a session that came with a valid cookie."""
+        """Fetch the record of a session that came with a valid cookie.
+
+        Raises :class:`StoreUnavailable` when the store is unreachable and
+        ``on_store_error="fail"`` (the integration then answers 503); with ``"continue"``
+        the session becomes empty, read-only and ``unavailable``.
+        """
         session_id = session._pending
         if session_id is None:
             return
         assert self.client is None
         key = store_key(session_id)
-        record = await self.store.load(key)  # type: ignore[union-attr]
+        try:
+            record = await self.store.load(key)  # type: ignore[union-attr]
+        except StoreUnavailable:
+            self._outage(session, "loading")
+            return
         session._pending = None
         if record is None:
             session._reset(self.clock())
@@ -254,8 +274,17 @@ class SessionEngine:
     async def commit(self, session: Session, vary: bool) -> list[tuple[bytes, bytes]]:
         """Persist what changed (after ``begin_response`` said so); the headers to add to
         the response that is starting. ``vary`` asks for ``Vary: Cookie`` when the session
-        was read (http, not a websocket accept)."""
-        await self.persist(session)
+        was read (http, not a websocket accept).
+
+        Raises :class:`StoreUnavailable` when the store is unreachable and
+        ``on_store_error="fail"``: the integration answers 503 instead of the app's response.
+        """
+        try:
+            await self.persist(session)
+        except StoreUnavailable:
+            session.phase = ABANDONED
+            self._outage(session, "saving")
+            return []
         session.phase = STARTED
         headers = []
         if session.set_cookie is not None:
@@ -268,7 +297,24 @@ class SessionEngine:
     async def finish(self, session: Session) -> None:
         """The app returned without error: save what changed after the response started."""
         if session.phase == STARTED and session.accessed:
-            await self.persist(session)
+            try:
+                await self.persist(session)
+            except StoreUnavailable:
+                logger.warning(
+                    "session store unreachable: changes made after the response "
+                    "started were not saved"
+                )
+
+    def _outage(self, session: Session, doing: str) -> None:
+        """Apply the outage policy: raise for "fail", degrade the session for "continue"."""
+        if self.on_store_error == "fail":
+            logger.warning("session store unreachable while %s: answering 503", doing)
+            raise StoreUnavailable(f"the session store is unreachable while {doing}")
+        logger.warning("session store unreachable while %s: continuing without", doing)
+        session._reset(self.clock())
+        session._pending = None
+        session.unavailable = True
+        session.set_cookie = None
 
     # -- writing -------------------------------------------------------------------------
 
@@ -279,7 +325,7 @@ class SessionEngine:
         ``session.set_cookie``; after it, changes that would need a new cookie are dropped
         with a warning, because the client could never present it.
         """
-        if not session._loaded or session.phase == ABANDONED:
+        if not session._loaded or session.phase == ABANDONED or session.unavailable:
             return
         if self.client is not None:
             self._persist_in_cookie(session)

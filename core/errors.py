@@ -33,3 +33,13 @@ class SessionTooLarge(SessionError, ValueError):
         )
         self.size = size
         self.limit = limit
+
+
+class StoreUnavailable(SessionError, ConnectionError):
+    """A store could not be reached in time. Stores raise it; the engine applies the
+    outage policy (``on_store_error``)."""
+
+
+class SessionUnavailable(SessionError, RuntimeError):
+    """The session store was unreachable (``on_store_error="continue"``): this request's
+    session is empty and read-only."""

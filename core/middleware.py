@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .engine import SessionEngine, SessionOptions
-from .errors import NoSessionMiddleware
+from .errors import NoSessionMiddleware, StoreUnavailable
 from .session import Session
 from .store import ClientStore, Store
 from .types import ASGIApp, Message, Receive, Scope, Send
@@ -55,15 +55,28 @@ class SessionMiddleware:
             )
         session = engine.start(scope)
         if session._pending is not None and engine.autoload:
-            await engine.load(session)
+            try:
+                await engine.load(session)
+            except StoreUnavailable:
+                await _unavailable(scope["type"], send)
+                return
         scope[engine.scope_key] = session
+        answered = False  # True once we answered 503 in the app's place
 
         async def send_with_session(message: Message) -> None:
+            nonlocal answered
+            if answered:
+                return
             kind = message["type"]
             if kind in _STARTS:
                 accept = kind == "websocket.accept"
                 if engine.begin_response(session, 0 if accept else message["status"]):
-                    headers = await engine.commit(session, vary=not accept)
+                    try:
+                        headers = await engine.commit(session, vary=not accept)
+                    except StoreUnavailable:
+                        answered = True
+                        await _unavailable(scope["type"], send)
+                        return
                     if headers:
                         message["headers"] = [*message.get("headers", ()), *headers]
             await send(message)
@@ -71,6 +84,21 @@ class SessionMiddleware:
         await self.app(scope, receive, send_with_session)
         if session.accessed:  # an untouched session has nothing to save late
             await engine.finish(session)
+
+
+async def _unavailable(kind: str, send: Send) -> None:
+    """The outage answer: 503 for http; for a websocket, a close with 1013 (try again later)."""
+    if kind == "websocket":
+        await send({"type": "websocket.close", "code": 1013, "reason": "session store unavailable"})
+        return
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 503,
+            "headers": [(b"content-type", b"text/plain; charset=utf-8"), (b"retry-after", b"1")],
+        }
+    )
+    await send({"type": "http.response.body", "body": b"Service Unavailable: session store"})
 
 
 def session_data(source: Any, scope_key: str = "session") -> Session:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from .errors import SessionDataError, SessionNotLoaded
+from .errors import SessionDataError, SessionNotLoaded, SessionUnavailable
 from .tokens import new_id
 
 if TYPE_CHECKING:
@@ -50,6 +50,9 @@ class Session(MutableMapping[str, Any]):
     # Defaults live on the class, so that a session nobody touches (most requests) costs
     # three attribute writes; its containers are made on first use, in _data().
     accessed = False
+    unavailable = False
+    """True when the store could not be reached (``on_store_error="continue"``): the
+    session is then empty and read-only."""
     phase = OPEN
     set_cookie: bytes | None = None  # a Set-Cookie value waiting for the response
     _loaded = False  # False: no state yet, or a record is waiting to be loaded (_pending)
@@ -107,6 +110,14 @@ class Session(MutableMapping[str, Any]):
         self.accessed = True
         return self._values
 
+    def _writable(self) -> dict[str, Any]:
+        if self.unavailable:
+            raise SessionUnavailable(
+                "the session store is unreachable, so this session is read-only: check "
+                "`session.unavailable` before writing"
+            )
+        return self._data()
+
     def __getitem__(self, key: str) -> Any:
         value = self._data()[key]
         if type(value) not in _IMMUTABLE:
@@ -123,12 +134,12 @@ class Session(MutableMapping[str, Any]):
     def __setitem__(self, key: str, value: Any) -> None:
         if not isinstance(key, str):
             raise TypeError(f"session keys must be str, not {type(key).__name__}")
-        self._data()[key] = value
+        self._writable()[key] = value
         self._changed[key] = None
         self._removed.discard(key)
 
     def __delitem__(self, key: str) -> None:
-        del self._data()[key]
+        del self._writable()[key]
         self._changed.pop(key, None)
         self._read.discard(key)
         if key in self._raw:
@@ -145,7 +156,7 @@ class Session(MutableMapping[str, Any]):
 
     def clear(self) -> None:
         """Remove every key (the session itself stays; see ``invalidate()`` for logout)."""
-        self._data().clear()
+        self._writable().clear()
         self._changed.clear()
         self._read.clear()
         self._removed.update(self._raw)
@@ -202,7 +213,7 @@ class Session(MutableMapping[str, Any]):
 
         Call it whenever privileges change, above all at login (session fixation).
         """
-        self._data()
+        self._writable()
         if self._key is not None and self._drop is None:
             self._drop = self._key
             self._regenerated = True
@@ -216,7 +227,7 @@ class Session(MutableMapping[str, Any]):
         The object stays usable as a new, empty session; writing to it afterwards starts a
         fresh session with a new id.
         """
-        self._data()
+        self._writable()
         if self._key is not None and self._drop is None:
             self._drop = self._key
         self._regenerated = False
@@ -239,7 +250,7 @@ class Session(MutableMapping[str, Any]):
             or seconds < 0
         ):
             raise ValueError(f"set_expiry() takes seconds >= 0, a timedelta or None: {seconds!r}")
-        self._data()
+        self._writable()
         if seconds is None:
             self._deadline = self._created_at + self._engine.max_age
             self._browser = self._engine.browser_session

@@ -1,0 +1,196 @@
+"""The outage policy: 503 by default, or an empty read-only session when asked."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection, Mapping
+from typing import Any
+
+import pytest
+
+from sesh.core import ConfigurationError, Record, Session, SessionMiddleware
+from sesh.core.errors import SessionUnavailable, StoreUnavailable
+from sesh.core.types import Receive, Scope, Send
+from sesh.stores.memory import MemoryStore
+
+from support.asgi import Client, responder
+from support.clock import FakeClock
+
+pytestmark = pytest.mark.anyio
+
+
+class SwitchableStore:
+    """A real MemoryStore behind a switch: while ``down``, every call fails as an outage."""
+
+    def __init__(self, inner: MemoryStore) -> None:
+        self.inner = inner
+        self.down = False
+
+    def _check(self) -> None:
+        if self.down:
+            raise StoreUnavailable("switched off by the test")
+
+    async def load(self, key: str) -> Record | None:
+        self._check()
+        return await self.inner.load(key)
+
+    async def create(self, key: str, record: Record, ttl: float) -> bool:
+        self._check()
+        return await self.inner.create(key, record, ttl)
+
+    async def update(
+        self,
+        key: str,
+        changed: Mapping[str, bytes],
+        removed: Collection[str],
+        meta: bytes,
+        ttl: float,
+    ) -> bool:
+        self._check()
+        return await self.inner.update(key, changed, removed, meta, ttl)
+
+    async def touch(self, key: str, meta: bytes, ttl: float) -> bool:
+        self._check()
+        return await self.inner.touch(key, meta, ttl)
+
+    async def delete(self, key: str) -> bool:
+        self._check()
+        return await self.inner.delete(key)
+
+
+@pytest.fixture
+def switch(clock: FakeClock) -> SwitchableStore:
+    return SwitchableStore(MemoryStore(clock=clock))
+
+
+def client(switch: SwitchableStore, clock: FakeClock, action: Any, **options: Any) -> Client:
+    return Client(SessionMiddleware(responder(action), store=switch, clock=clock, **options))
+
+
+async def logged_in(switch: SwitchableStore, clock: FakeClock, **options: Any) -> Client:
+    browser = client(switch, clock, lambda s: s.update(user="ada"), **options)
+    await browser.request()
+    return browser
+
+
+async def test_load_failure_answers_503_without_running_the_app(
+    switch: SwitchableStore, clock: FakeClock
+) -> None:
+    browser = await logged_in(switch, clock)
+    ran: list[bool] = []
+    browser.app = client(switch, clock, lambda s: ran.append(True)).app
+    switch.down = True
+    response = await browser.request()
+    assert response.status == 503
+    assert response.set_cookies == []
+    assert ran == []
+
+
+async def test_save_failure_replaces_the_response_with_503(
+    switch: SwitchableStore, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    browser = client(switch, clock, lambda s: s.update(user="ada"))
+    switch.down = True
+    with caplog.at_level(logging.WARNING, "sesh"):
+        response = await browser.request()
+    assert response.status == 503
+    assert response.set_cookies == []
+    assert [m["type"] for m in response.messages] == ["http.response.start", "http.response.body"]
+    assert b"Service Unavailable" in response.body
+    assert "session store unreachable while saving" in caplog.text
+    switch.down = False
+    assert len(switch.inner) == 0  # nothing half-written
+
+
+async def test_continue_mode_gives_an_empty_read_only_session(
+    switch: SwitchableStore, clock: FakeClock
+) -> None:
+    browser = await logged_in(switch, clock, on_store_error="continue")
+    seen: list[Any] = []
+
+    def action(session: Session) -> str:
+        seen.append((session.unavailable, dict(session)))
+        with pytest.raises(SessionUnavailable, match=r"check `session\.unavailable`"):
+            session["user"] = "eve"
+        with pytest.raises(SessionUnavailable):
+            session.invalidate()
+        return "served"
+
+    browser.app = client(switch, clock, action, on_store_error="continue").app
+    switch.down = True
+    response = await browser.request()
+    assert response.status == 200
+    assert response.text == "'served'"
+    assert response.set_cookies == []
+    assert seen == [(True, {})]
+    switch.down = False
+    browser.app = client(switch, clock, lambda s: dict(s)).app
+    assert (await browser.request()).text == "{'user': 'ada'}"  # back, untouched
+
+
+async def test_continue_mode_serves_the_response_when_saving_fails(
+    switch: SwitchableStore, clock: FakeClock
+) -> None:
+    browser = client(switch, clock, lambda s: s.update(user="ada"), on_store_error="continue")
+    switch.down = True
+    response = await browser.request()
+    assert response.status == 200
+    assert response.set_cookies == []
+    assert response.values("vary") == []
+
+
+async def test_a_failed_late_save_is_logged_and_harmless(
+    switch: SwitchableStore, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    browser = await logged_in(switch, clock)
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        scope["session"]["seen"] = True
+        await send({"type": "http.response.start", "status": 200})
+        switch.down = True
+        scope["session"]["late"] = True
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    browser.app = SessionMiddleware(app, store=switch, clock=clock)
+    with caplog.at_level(logging.WARNING, "sesh"):
+        response = await browser.request()
+    assert response.status == 200
+    assert response.body == b"ok"
+    assert "changes made after the response started were not saved" in caplog.text
+
+
+async def test_a_websocket_is_closed_with_try_again_later(
+    switch: SwitchableStore, clock: FakeClock
+) -> None:
+    browser = await logged_in(switch, clock)
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        raise AssertionError("not reached")
+
+    browser.app = SessionMiddleware(app, store=switch, clock=clock)
+    switch.down = True
+    sent = await browser.websocket()
+    assert sent == [
+        {"type": "websocket.close", "code": 1013, "reason": "session store unavailable"}
+    ]
+
+
+async def test_an_explicit_save_raises_to_the_app(
+    switch: SwitchableStore, clock: FakeClock
+) -> None:
+    async def action(session: Session) -> str:
+        session["a"] = 1
+        switch.down = True
+        try:
+            await session.save()
+        except StoreUnavailable:
+            return "caught"
+        return "saved?"
+
+    response = await client(switch, clock, action, on_store_error="continue").request()
+    assert response.text == "'caught'"
+
+
+def test_the_policy_name_is_checked() -> None:
+    with pytest.raises(ConfigurationError, match="on_store_error must be 'fail'"):
+        SessionMiddleware(responder(None), on_store_error="ignore")  # type: ignore[arg-type]
