@@ -1,16 +1,23 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+import re
+import secrets
+from collections.abc import AsyncIterator, Callable, Iterator
+from itertools import count
+from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 
 from sesh.core import SessionMiddleware
 from sesh.stores.memory import MemoryStore
+from sesh.stores.redis import RedisStore
 
 from support.asgi import Action, Client, responder
 from support.clock import FakeClock
+from support.redis_servers import RedisClusterNodes, RedisServer, binaries_present
 from support.spy import SpyStore
 
 SECRET = "a-test-secret-that-is-long-enough-0123456789"
@@ -60,3 +67,69 @@ def make_client(spy: SpyStore, clock: FakeClock) -> MakeClient:
         return Client(app, scheme=scheme)
 
     return make
+
+
+# -- Redis --------------------------------------------------------------------------------
+# The Redis on 127.0.0.1:6379 is shared: every run writes under its own prefix, and removes
+# only its own keys. Tests that kill or cluster servers start private ones.
+
+RUN_PREFIX = f"sesh-test:{os.getpid()}-{secrets.token_hex(4)}:"
+_tests = count()
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    url = os.environ.get("SESH_REDIS_URL", "redis://127.0.0.1:6379/0")
+    client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+    try:
+        client.ping()
+        available = True
+    except redis.exceptions.RedisError:
+        available = False
+    need_service(available, f"Redis at {url}")
+    yield url
+    for key in client.scan_iter(match=RUN_PREFIX + "*", count=1000):
+        client.delete(key)
+    client.close()
+
+
+@pytest.fixture
+def redis_prefix(redis_url: str) -> Iterator[str]:
+    """A prefix of this test's own; afterwards every key under it must have a TTL and be
+    named by a hash, never by a raw session id."""
+    prefix = f"{RUN_PREFIX}{next(_tests)}:"
+    yield prefix
+    client = redis.Redis.from_url(redis_url, socket_timeout=5)
+    keys = list(client.scan_iter(match=prefix + "*", count=1000))
+    for key in keys:
+        name = key.decode()
+        assert re.fullmatch(re.escape(prefix) + "[0-9a-f]{48}", name), name
+        assert client.pttl(key) > 0, f"{name} has no TTL"
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+@pytest.fixture
+async def redis_store(redis_url: str, redis_prefix: str) -> AsyncIterator[RedisStore]:
+    store = RedisStore(redis_url, prefix=redis_prefix)
+    yield store
+    await store.aclose()
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    need_service(binaries_present(), "redis-server and redis-cli")
+    server = RedisServer(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClusterNodes]:
+    need_service(binaries_present(), "redis-server and redis-cli")
+    cluster = RedisClusterNodes(tmp_path_factory.mktemp("cluster"))
+    cluster.start()
+    yield cluster
+    cluster.stop()

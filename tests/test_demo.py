@@ -2,48 +2,21 @@
 
 from __future__ import annotations
 
-import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from support.servers import uvicorn
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
 def demo_url() -> Iterator[str]:
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--app-dir",
-            str(ROOT / "examples"),
-            "app:app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-        ],
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert server.stderr is not None
-    try:
-        for line in server.stderr:  # uvicorn says where it listens once it is ready
-            found = re.search(r"Uvicorn running on (http://127\.0\.0\.1:\d+)", line)
-            if found:
-                yield found[1]
-                break
-        else:
-            pytest.fail("the demo server exited before it was ready")
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+    with uvicorn(ROOT / "examples", "app:app") as url:
+        yield url
 
 
 def test_the_demo_counts_logs_in_and_out(demo_url: str) -> None:
