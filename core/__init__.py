@@ -9,7 +9,7 @@ from .errors import (
     SessionError,
     SessionNotLoaded,
 )
-from .middleware import SessionMiddleware, session_data
+from .middleware import SessionMiddleware, open_session, session_data
 from .session import Session
 from .store import Record, Store
 
@@ -27,5 +27,6 @@ __all__ = [
     "SessionNotLoaded",
     "SessionOptions",
     "Store",
+    "open_session",
     "session_data",
 ]

@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any, Literal, TypedDict
 
@@ -21,7 +22,7 @@ from .cookies import CookieSpec, SameSite, Secure, cookie_values
 from .errors import ConfigurationError, SessionTooLarge, StoreUnavailable
 from .session import ABANDONED, OPEN, STARTED, Session
 from .store import ClientStore, Meta, Record, Store, decode_meta, encode_meta
-from .tokens import SecretKeys, TokenCodec, short_hash, store_key
+from .tokens import SecretKeys, TokenCodec, is_session_id, short_hash, store_key
 from .types import Clock, Scope
 
 logger = logging.getLogger("sesh")
@@ -304,6 +305,28 @@ class SessionEngine:
                     "session store unreachable: changes made after the response "
                     "started were not saved"
                 )
+
+    @asynccontextmanager
+    async def open_session(self, session_id: str) -> AsyncIterator[Session]:
+        """A stored session, outside any request (a worker, a job queue); see
+        :func:`sesh.core.open_session`."""
+        if self.client is not None:
+            raise ConfigurationError(
+                "a cookie store keeps each session in its browser: it cannot be opened outside "
+                "a request; use a server-side store (MemoryStore, RedisStore)"
+            )
+        if not is_session_id(session_id):
+            raise LookupError("not a session id: pass session.id, not the cookie's value")
+        session = Session(self, self.clock())
+        session._pending = session_id
+        await self.load(session)
+        if session._key is None:
+            raise LookupError("no live session has this id (it ended, or never existed)")
+        session.phase = STARTED  # as after a response: the client's cookie cannot change now
+        yield session
+        if session._regenerated:
+            raise RuntimeError("regenerate() needs the user's request, to send the new cookie")
+        await self.persist(session)
 
     def _outage(self, session: Session, doing: str) -> None:
         """Apply the outage policy: raise for "fail", degrade the session for "continue"."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any
 
 from .engine import SessionEngine, SessionOptions
@@ -14,6 +15,13 @@ if TYPE_CHECKING:
     from typing_extensions import Unpack
 
 _SESSION_TYPES = frozenset({"http", "websocket"})
+# The outage answer (on_store_error="fail"), the same from every integration.
+OUTAGE_STATUS = 503
+OUTAGE_HEADERS = [(b"content-type", b"text/plain; charset=utf-8"), (b"retry-after", b"1")]
+OUTAGE_BODY = b"Service Unavailable: session store"
+OUTAGE_CLOSE = 1013  # websocket close code: try again later
+OUTAGE_REASON = "session store unavailable"
+
 # Messages that start a response; the websocket denial response counts as http.
 _STARTS = frozenset({"http.response.start", "websocket.http.response.start", "websocket.accept"})
 
@@ -89,16 +97,28 @@ class SessionMiddleware:
 async def _unavailable(kind: str, send: Send) -> None:
     """The outage answer: 503 for http; for a websocket, a close with 1013 (try again later)."""
     if kind == "websocket":
-        await send({"type": "websocket.close", "code": 1013, "reason": "session store unavailable"})
+        await send({"type": "websocket.close", "code": OUTAGE_CLOSE, "reason": OUTAGE_REASON})
         return
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 503,
-            "headers": [(b"content-type", b"text/plain; charset=utf-8"), (b"retry-after", b"1")],
-        }
-    )
-    await send({"type": "http.response.body", "body": b"Service Unavailable: session store"})
+    await send({"type": "http.response.start", "status": OUTAGE_STATUS, "headers": OUTAGE_HEADERS})
+    await send({"type": "http.response.body", "body": OUTAGE_BODY})
+
+
+def open_session(
+    store: Store, session_id: str, **options: Unpack[SessionOptions]
+) -> AbstractAsyncContextManager[Session]:
+    """Open a stored session outside any request: in a worker, a job, another process.
+
+        async with open_session(store, session_id) as session:
+            session["report"] = "ready"
+
+    Changes are committed when the block ends without error, with the rules of a request:
+    only the keys changed are written, and a session deleted meanwhile (a logout) is never
+    recreated. ``LookupError`` if no live session has this id. The cookie cannot change
+    from here, so ``regenerate()`` is refused; ``invalidate()`` logs the user out. Pass the
+    options the app uses (``max_age``, ``idle_timeout``, ...), so that expiry agrees.
+    The id is a bearer credential: hand it to workers as you would a password.
+    """
+    return SessionEngine(store, **options).open_session(session_id)
 
 
 def session_data(source: Any, scope_key: str = "session") -> Session:

@@ -31,6 +31,11 @@ def new_id() -> str:
     return secrets.token_urlsafe(32)
 
 
+def is_session_id(value: object) -> bool:
+    """Whether ``value`` has the shape of an id we issue (43 URL-safe characters)."""
+    return isinstance(value, str) and value.isascii() and _ID.fullmatch(value.encode()) is not None
+
+
 def store_key(session_id: str) -> str:
     """The key a server-side store files a session under: a hash, so a dump of the store
     holds no live token."""

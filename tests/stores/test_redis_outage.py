@@ -36,7 +36,7 @@ async def test_a_killed_server_gives_503_and_its_return_restores_sessions(
     private_redis: RedisServer, clock: FakeClock
 ) -> None:
     store = RedisStore(private_redis.url, timeout=DEADLINE)
-    browser = Client(None)  # type: ignore[arg-type]
+    browser = Client(None)  # each visit() gives it its app
     assert (await visit(browser, store, clock)).text == "1"
     assert (await visit(browser, store, clock)).text == "2"
 
@@ -55,7 +55,7 @@ async def test_a_stalled_server_is_cut_off_by_the_deadline(
 ) -> None:
     # A client with redis-py's defaults (no socket timeouts): only our deadline protects us.
     store = RedisStore(Redis(port=private_redis.port), timeout=DEADLINE)
-    browser = Client(None)  # type: ignore[arg-type]
+    browser = Client(None)  # each visit() gives it its app
     assert (await visit(browser, store, clock)).text == "1"
 
     private_redis.pause()
@@ -73,7 +73,7 @@ async def test_continue_mode_serves_pages_while_redis_is_down(
     private_redis: RedisServer, clock: FakeClock
 ) -> None:
     store = RedisStore(private_redis.url, timeout=DEADLINE)
-    browser = Client(None)  # type: ignore[arg-type]
+    browser = Client(None)  # each visit() gives it its app
     await visit(browser, store, clock)
 
     def page(session: Any) -> str:

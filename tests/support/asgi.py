@@ -46,8 +46,9 @@ def cookie_attributes(set_cookie: str) -> dict[str, str]:
 class Client:
     """Sends requests to an ASGI app and keeps the cookies it sets, like a browser would."""
 
-    def __init__(self, app: ASGIApp, scheme: str = "http") -> None:
-        self.app = app
+    def __init__(self, app: Any, scheme: str = "http") -> None:
+        # Any ASGI app, whichever way its framework types the callable.
+        self.app: ASGIApp = app
         self.scheme = scheme
         self.jar: dict[str, str] = {}
 
@@ -96,9 +97,11 @@ class Client:
         """One http request; ``headers`` replaces the jar's cookie header when given."""
         scope = self.scope("http", path, headers, method)
         sent: list[Message] = []
+        incoming: list[Message] = [{"type": "http.request", "body": body, "more_body": False}]
 
         async def receive() -> Message:
-            return {"type": "http.request", "body": body, "more_body": False}
+            # The body once; then, as a server would once the exchange is over, a disconnect.
+            return incoming.pop(0) if incoming else {"type": "http.disconnect"}
 
         async def send(message: Message) -> None:
             sent.append(message)

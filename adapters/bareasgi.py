@@ -1,0 +1,195 @@
+"""A drop-in for bareASGI-session, on the sesh engine.
+
+``add_session_middleware(app, storage, ...)`` and ``session_data(request)`` keep
+bareASGI-session's names, positional ``storage`` and keyword arguments, with their meaning
+(bytes or str). The defaults differ, deliberately: cookies are HttpOnly, SameSite=Lax and
+Secure on https, the Domain is never taken from the Host header, a client's session id is
+never adopted, requests that never use the session create none, and sessions expire.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, AsyncIterator
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any, cast
+
+from bareasgi import Application, HttpRequest, HttpResponse, WebSocket, WebSocketRequest
+from bareasgi.http import HttpRequestCallback
+from bareasgi.websockets import WebSocketRequestCallback
+
+from sesh.core import Session, SessionEngine
+from sesh.core.engine import DEFAULT_MAX_AGE, EngineOptions
+from sesh.core.errors import NoSessionMiddleware, StoreUnavailable
+from sesh.core.middleware import OUTAGE_BODY, OUTAGE_CLOSE, OUTAGE_HEADERS, OUTAGE_STATUS
+from sesh.core.store import ClientStore, Store
+from sesh.core.types import Scope
+from sesh.stores.memory import MemoryStore
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+__all__ = ["SESSION_CONTEXT_KEY", "MemorySessionStorage", "add_session_middleware", "session_data"]
+
+SESSION_CONTEXT_KEY = "__bareasgi_session__"
+MemorySessionStorage = MemoryStore
+"""bareASGI-session's name for the in-memory store (with expiry, unlike the original)."""
+
+_UNSET: Any = object()  # tells "not given" from an explicit False
+
+
+def add_session_middleware(
+    app: Application,
+    storage: Store | ClientStore | None = None,
+    *,
+    context_key: str = SESSION_CONTEXT_KEY,
+    cookie_name: bytes | str = b"bareASGI-session",
+    expires: datetime | None = None,
+    max_age: int | timedelta | None = None,
+    path: bytes | str | None = None,
+    domain: bytes | str | None = None,
+    secure: bool = _UNSET,
+    http_only: bool = _UNSET,
+    same_site: bytes | str | None = None,
+    secret_key: str | bytes | list[str | bytes] | None = None,
+    **options: Unpack[EngineOptions],
+) -> Application:
+    """Give every http and websocket route of ``app`` a session; returns ``app``.
+
+    ``storage`` is any sesh store (default: a :class:`MemorySessionStorage`). Without
+    ``max_age`` or ``expires`` cookies last until the browser closes, as in bareASGI-session,
+    but the server still ends a session two weeks after it was created. ``expires`` is
+    turned into a lifetime when the middleware is added. ``secret_key`` signs session ids;
+    the other sesh options (``idle_timeout``, ``on_store_error``, ...) follow as keywords.
+    """
+    if max_age is None and expires is not None:
+        now = datetime.now(timezone.utc) if expires.tzinfo else datetime.now()
+        max_age = expires - now
+    lifetime = max_age.total_seconds() if isinstance(max_age, timedelta) else max_age
+    engine = SessionEngine(
+        storage if storage is not None else MemorySessionStorage(),
+        secret_key=secret_key,
+        cookie_name=_text(cookie_name),
+        max_age=DEFAULT_MAX_AGE if lifetime is None else lifetime,
+        browser_session=lifetime is None,
+        path="/" if path is None else _text(path),
+        domain=None if domain is None else _text(domain),
+        secure="auto" if secure is _UNSET else secure,
+        httponly=True if http_only is _UNSET else http_only,
+        samesite="lax" if same_site is None else _text(same_site).lower(),  # type: ignore[arg-type]
+        **options,
+    )
+    sessions = _Sessions(engine, context_key)
+    app.middlewares.append(sessions.http)
+    app.ws_middlewares.append(sessions.websocket)
+    return app
+
+
+def session_data(
+    request: HttpRequest | WebSocketRequest, *, context_key: str = SESSION_CONTEXT_KEY
+) -> Session:
+    """The session of a bareASGI request (http or websocket)."""
+    session = request.context.get(context_key)
+    if not isinstance(session, Session):
+        raise NoSessionMiddleware(
+            "no session here: call sesh.adapters.bareasgi.add_session_middleware(app) "
+            "before serving the application"
+        )
+    return session
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode("latin-1") if isinstance(value, bytes) else value
+
+
+class _Sessions:
+    """The engine, driven from bareASGI's http and websocket middleware chains."""
+
+    def __init__(self, engine: SessionEngine, context_key: str) -> None:
+        self.engine = engine
+        self.context_key = context_key
+
+    async def _open(self, request: HttpRequest | WebSocketRequest) -> Session:
+        engine = self.engine
+        scope = cast("Scope", request.scope)  # bareASGI types it as a TypedDict
+        session = engine.start(scope)
+        if session._pending is not None and engine.autoload:
+            await engine.load(session)  # may raise StoreUnavailable
+        request.context[self.context_key] = session
+        scope[engine.scope_key] = session  # so that sesh.core.session_data works too
+        return session
+
+    async def http(self, request: HttpRequest, handler: HttpRequestCallback) -> HttpResponse:
+        engine = self.engine
+        try:
+            session = await self._open(request)
+        except StoreUnavailable:
+            return _outage()
+        response = await handler(request)
+        if engine.begin_response(session, response.status):
+            try:
+                headers = await engine.commit(session, vary=True)
+            except StoreUnavailable:
+                return _outage()
+            if headers:
+                response.headers = [*(response.headers or ()), *headers]
+        if session.accessed and response.body is not None:
+            response.body = _then_finish(response.body, engine, session)
+        return response
+
+    async def websocket(self, request: WebSocketRequest, handler: WebSocketRequestCallback) -> None:
+        try:
+            session = await self._open(request)
+        except StoreUnavailable:
+            await request.web_socket.close(OUTAGE_CLOSE)
+            return
+        request.web_socket = _AcceptWithCookie(request.web_socket, self.engine, session)
+        await handler(request)
+        if session.accessed:
+            await self.engine.finish(session)
+
+
+def _outage() -> HttpResponse:
+    return HttpResponse(OUTAGE_STATUS, list(OUTAGE_HEADERS), _once(OUTAGE_BODY))
+
+
+async def _once(body: bytes) -> AsyncIterator[bytes]:
+    yield body
+
+
+async def _then_finish(
+    body: AsyncIterable[bytes], engine: SessionEngine, session: Session
+) -> AsyncIterator[bytes]:
+    """Stream the body, then save what changed while it streamed (the late save)."""
+    async for chunk in body:
+        yield chunk
+    await engine.finish(session)
+
+
+class _AcceptWithCookie(WebSocket):
+    """The route's websocket, with the session committed into its accept headers."""
+
+    def __init__(self, inner: WebSocket, engine: SessionEngine, session: Session) -> None:
+        self._inner = inner
+        self._engine = engine
+        self._session = session
+
+    async def accept(
+        self, subprotocol: str | None = None, headers: list[tuple[bytes, bytes]] | None = None
+    ) -> None:
+        extra: list[tuple[bytes, bytes]] = []
+        if self._engine.begin_response(self._session, 0):
+            try:
+                extra = await self._engine.commit(self._session, vary=False)
+            except StoreUnavailable:
+                await self._inner.close(OUTAGE_CLOSE)
+                raise
+        await self._inner.accept(subprotocol, [*(headers or ()), *extra])
+
+    async def receive(self) -> bytes | str | None:
+        return await self._inner.receive()
+
+    async def send(self, content: bytes | str) -> None:
+        await self._inner.send(content)
+
+    async def close(self, code: int = 1000) -> None:
+        await self._inner.close(code)

@@ -1,0 +1,231 @@
+"""The bareASGI drop-in, driving a real bareASGI application (http and websocket routes)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import bareasgi
+import pytest
+from bareasgi import HttpRequest, HttpResponse, WebSocketRequest
+
+from sesh.adapters.bareasgi import (
+    SESSION_CONTEXT_KEY,
+    MemorySessionStorage,
+    add_session_middleware,
+    session_data,
+)
+from sesh.core import NoSessionMiddleware
+from sesh.core import session_data as core_session_data
+from sesh.core.errors import StoreUnavailable
+from sesh.stores.cookie import CookieStore
+
+from support.asgi import Client, cookie_attributes
+from support.clock import FakeClock
+from support.spy import SpyStore
+
+pytestmark = pytest.mark.anyio
+
+
+async def count(request: HttpRequest) -> HttpResponse:
+    session = session_data(request)
+    session["visits"] = session.get("visits", 0) + 1
+    return HttpResponse.from_text(str(session["visits"]))
+
+
+async def hello(request: HttpRequest) -> HttpResponse:
+    return HttpResponse.from_text("hello")  # never touches the session
+
+
+async def whoami(request: HttpRequest) -> HttpResponse:
+    return HttpResponse.from_text(repr(dict(session_data(request))))
+
+
+async def stream(request: HttpRequest) -> HttpResponse:
+    session = session_data(request)
+    session["streamed"] = "started"
+
+    async def body() -> Any:
+        yield b"one "
+        session["streamed"] = "finished"  # after the response started: a late save
+        yield b"two"
+
+    return HttpResponse(200, [(b"content-type", b"text/plain")], body())
+
+
+async def chat(request: WebSocketRequest) -> None:
+    session = session_data(request)
+    session["joined"] = True
+    await request.web_socket.accept()
+    while isinstance(text := await request.web_socket.receive(), str) and text:
+        session.setdefault("said", []).append(text)
+        await request.web_socket.send(f"got {text}")
+    await request.web_socket.close()
+
+
+def make_app(storage: Any = None, **options: Any) -> bareasgi.Application:
+    app = bareasgi.Application()
+    for path, handler in (("/", count), ("/hello", hello), ("/me", whoami), ("/stream", stream)):
+        app.http_router.add({"GET"}, path, handler)
+    app.ws_router.add("/ws", chat)
+    if storage is None:
+        return add_session_middleware(app, **options)
+    return add_session_middleware(app, storage, **options)
+
+
+async def test_the_drop_in_counts_visits() -> None:
+    client = Client(make_app(MemorySessionStorage()))
+    assert [(await client.request("/")).text for _ in range(3)] == ["1", "2", "3"]
+
+
+async def test_secure_defaults_unlike_bareasgi_session() -> None:
+    client = Client(make_app())
+    response = await client.request("/", headers=[(b"host", b"evil.example.com")])
+    [set_cookie] = response.set_cookies
+    attributes = cookie_attributes(set_cookie)
+    assert attributes[""].startswith("bareASGI-session=")
+    assert "httponly" in attributes
+    assert attributes["samesite"] == "Lax"
+    assert "domain" not in attributes  # never taken from the Host header
+    assert "max-age" not in attributes  # a browser session, as bareASGI-session's default
+    assert attributes["path"] == "/"
+    https = await Client(make_app(), scheme="https").request("/")
+    assert "secure" in cookie_attributes(https.set_cookies[0])
+
+
+async def test_its_keyword_arguments_keep_their_meaning_in_bytes_or_str() -> None:
+    app = make_app(
+        cookie_name=b"sid",
+        max_age=timedelta(minutes=1),
+        path=b"/",
+        domain="example.com",
+        secure=True,
+        http_only=False,
+        same_site=b"Strict",
+        context_key="my-session",
+    )
+    with pytest.raises(NoSessionMiddleware):  # the handlers look under the default key
+        await Client(app).request("/")
+    app = bareasgi.Application()
+
+    async def custom(request: HttpRequest) -> HttpResponse:
+        session_data(request, context_key="my-session")["a"] = 1
+        return HttpResponse.from_text("ok")
+
+    app.http_router.add({"GET"}, "/", custom)
+    add_session_middleware(
+        app, cookie_name=b"sid", max_age=60, domain=b"example.com", secure=True,
+        http_only=False, same_site=b"Strict", context_key="my-session",
+    )  # fmt: skip
+    attributes = cookie_attributes((await Client(app).request("/")).set_cookies[0])
+    assert attributes[""].startswith("sid=")
+    assert attributes["max-age"] == "60"
+    assert attributes["domain"] == "example.com"
+    assert attributes["samesite"] == "Strict"
+    assert "secure" in attributes
+    assert "httponly" not in attributes
+
+
+async def test_expires_becomes_a_lifetime() -> None:
+    expires = datetime.now(timezone.utc) + timedelta(hours=1)
+    response = await Client(make_app(expires=expires)).request("/")
+    assert 3590 <= int(cookie_attributes(response.set_cookies[0])["max-age"]) <= 3600
+
+
+async def test_a_client_id_is_never_adopted(clock: FakeClock) -> None:
+    spy = SpyStore(MemorySessionStorage(clock=clock))
+    client = Client(make_app(spy, clock=clock))
+    planted = "P" * 43
+    response = await client.request(
+        "/", headers=[(b"cookie", f"bareASGI-session={planted}".encode())]
+    )
+    assert planted not in response.set_cookies[0]
+    assert spy.calls == {"load": 1, "create": 1}
+
+
+async def test_requests_that_never_use_the_session_create_none(clock: FakeClock) -> None:
+    spy = SpyStore(MemorySessionStorage(clock=clock))
+    client = Client(make_app(spy, clock=clock))
+    for _ in range(100):
+        response = await client.request("/hello")
+        assert response.text == "hello"
+        assert response.set_cookies == []
+    assert sum(spy.calls.values()) == 0
+
+
+async def test_sessions_expire_in_the_memory_store(clock: FakeClock) -> None:
+    client = Client(make_app(MemorySessionStorage(clock=clock), max_age=60, clock=clock))
+    assert (await client.request("/")).text == "1"
+    clock.advance(61)
+    assert (await client.request("/")).text == "1"
+
+
+async def test_any_sesh_store_can_be_the_storage() -> None:
+    client = Client(make_app(CookieStore("a-cookie-store-secret-0123456789-abcdef")))
+    assert [(await client.request("/")).text for _ in range(2)] == ["1", "2"]
+
+
+async def test_the_core_accessor_sees_the_same_session() -> None:
+    app = bareasgi.Application()
+
+    async def both(request: HttpRequest) -> HttpResponse:
+        same = core_session_data(request) is session_data(request)
+        return HttpResponse.from_text(str(same))
+
+    app.http_router.add({"GET"}, "/", both)
+    add_session_middleware(app)
+    assert (await Client(app).request("/")).text == "True"
+
+
+async def test_late_changes_while_streaming_are_saved() -> None:
+    client = Client(make_app())
+    assert (await client.request("/stream")).text == "one two"
+    assert (await client.request("/me")).text == "{'streamed': 'finished'}"
+
+
+async def test_websocket_routes_get_the_session_and_save_it_on_close() -> None:
+    client = Client(make_app())
+    await client.request("/")
+    sent = await client.websocket("/ws", ["hi", "there"])
+    assert sent[0]["type"] == "websocket.accept"
+    assert [m["text"] for m in sent if m["type"] == "websocket.send"] == ["got hi", "got there"]
+    assert (await client.request("/me")).text == (
+        "{'visits': 1, 'joined': True, 'said': ['hi', 'there']}"
+    )
+
+
+async def test_a_new_session_opened_on_a_websocket_sets_its_cookie_at_accept() -> None:
+    client = Client(make_app())
+    sent = await client.websocket("/ws", ["hi"])
+    [(name, value)] = sent[0]["headers"]
+    assert name == b"set-cookie"
+    assert value.startswith(b"bareASGI-session=")
+    assert (await client.request("/me")).text == "{'joined': True, 'said': ['hi']}"
+
+
+class Down(MemorySessionStorage):
+    async def load(self, key: str) -> Any:
+        raise StoreUnavailable("down")
+
+    async def create(self, key: str, record: Any, ttl: float) -> bool:
+        raise StoreUnavailable("down")
+
+
+async def test_an_outage_answers_503() -> None:
+    client = Client(make_app(Down()))
+    response = await client.request("/")
+    assert response.status == 503
+    assert response.set_cookies == []
+
+
+async def test_without_the_middleware_the_error_names_the_fix() -> None:
+    app = bareasgi.Application()
+    app.http_router.add({"GET"}, "/", count)
+    with pytest.raises(NoSessionMiddleware, match="add_session_middleware"):
+        await Client(app).request("/")
+
+
+def test_the_names_of_bareasgi_session_are_all_there() -> None:
+    assert SESSION_CONTEXT_KEY == "__bareasgi_session__"
+    assert callable(add_session_middleware)
+    assert MemorySessionStorage().max_entries > 0
