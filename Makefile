@@ -11,17 +11,20 @@ venv: $(STAMP)
 
 # Rebuilt whenever pyproject.toml changes. The editable install is setuptools' strict mode,
 # so only `sesh.*` is importable (never a top-level `core`) and mypy can follow it.
-$(STAMP): pyproject.toml core stores adapters
+# The peers of benchmarks/requirements.txt come too: `make lint` type-checks the benchmarks.
+$(STAMP): pyproject.toml benchmarks/requirements.txt core stores adapters
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[dev]" --config-settings editable_mode=strict
+	$(PY) -m pip install --quiet -r benchmarks/requirements.txt
 	touch $(STAMP)
 
 lint: venv
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy -p sesh.core -p sesh.stores -p sesh.adapters
-	$(PY) -m mypy examples benchmarks
+	$(PY) -m mypy examples
+	cd benchmarks && MYPYPATH=../tests ../$(PY) -m mypy --config-file ../pyproject.toml .
 	cd tests && ../$(PY) -m mypy --config-file ../pyproject.toml .
 
 test: lint
@@ -30,8 +33,12 @@ test: lint
 demo: venv
 	$(PY) -m uvicorn --app-dir examples app:app --host 127.0.0.1 --port 8000
 
+# A few minutes: every system and scenario in-process, Redis round trips, memory, and HTTP
+# under wrk (installed here when missing). Writes benchmarks/RESULTS.md.
 bench: venv
-	$(PY) benchmarks/quick.py
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	command -v redis-server >/dev/null || (apt-get update -qq && apt-get install -y -qq redis-server)
+	$(PY) benchmarks/run.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache

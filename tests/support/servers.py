@@ -13,11 +13,15 @@ from pathlib import Path
 
 
 @contextmanager
-def uvicorn(app_dir: Path, app: str, env: dict[str, str] | None = None) -> Iterator[str]:
-    """Serve ``app`` (``module:attribute`` in ``app_dir``); yields its base URL."""
+def uvicorn(
+    app_dir: Path, app: str, env: dict[str, str] | None = None, *, factory: bool = False
+) -> Iterator[str]:
+    """Serve ``app`` (``module:attribute`` in ``app_dir``, or a factory of one); yields
+    its base URL."""
     server = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "--app-dir", str(app_dir), app,
-         "--host", "127.0.0.1", "--port", "0", "--no-access-log"],
+         "--host", "127.0.0.1", "--port", "0", "--no-access-log",
+         *(["--factory"] if factory else [])],
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, **(env or {})},
