@@ -1,107 +1,158 @@
-"""The sesh demo: a plain ASGI app (no framework) with a session on the memory store.
+"""The sesh demo: FastAPI on the sesh engine. ``make demo`` serves it on 127.0.0.1:8000.
 
-Run it with ``make demo`` and open http://127.0.0.1:8000.
+It keeps sessions in memory, or in Redis when ``SESH_REDIS_URL`` is set. It shows a visit
+counter, a login that regenerates the id, a logout that invalidates the session, "remember
+me", a long job whose progress a background task writes into the session while the page
+polls it, and a websocket that reads the same session.
 """
 
 from __future__ import annotations
 
+import asyncio
 import html
+import os
 from datetime import datetime, timezone
-from urllib.parse import parse_qs
+from typing import Annotated, Any
 
-from sesh.core import Session, SessionMiddleware
-from sesh.core.types import Receive, Scope, Send
+from fastapi import BackgroundTasks, FastAPI, Form, WebSocket
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from sesh.adapters.fastapi import SessionDep
+from sesh.adapters.starlette import SessionMiddleware
+from sesh.core import Store, open_session
+from sesh.stores.memory import MemoryStore
 
 REMEMBER_ME = 30 * 24 * 60 * 60
+JOB_STEPS = 10
+JOB_STEP_SECONDS = float(os.environ.get("DEMO_JOB_STEP_SECONDS", "0.4"))
+SECRET = os.environ.get("SESH_SECRET", "demo-only-secret-change-me-0123456789-abcdef")
+
+
+def make_store() -> Store:
+    url = os.environ.get("SESH_REDIS_URL")
+    if not url:
+        return MemoryStore()
+    from sesh.stores.redis import RedisStore
+
+    return RedisStore(url, prefix="sesh-demo:")
+
+
+store = make_store()
+app = FastAPI(title="sesh demo", openapi_url=None)
+app.add_middleware(SessionMiddleware, secret_key=SECRET, store=store)
 
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>sesh demo</title>
-<style>body{{font:16px system-ui;max-width:40em;margin:2em auto}} dt{{font-weight:bold}}</style>
-</head><body>
+<style>body{{font:16px system-ui;max-width:42em;margin:2em auto;padding:0 1em}}
+dt{{font-weight:bold}} form{{margin:.5em 0}}</style></head><body>
 <h1>sesh demo</h1>
 <p id="visits">You have visited this page <strong>{visits}</strong> times.</p>
 {who}
+<h2>A long job</h2>
+<form method="post" action="/job"><button id="start-job">Start a job</button></form>
+<p>Job: <span id="job">{job}</span></p>
 <h2>This session</h2>
-<dl>
-<dt>Created</dt><dd id="created">{created}</dd>
+<dl><dt>Created</dt><dd id="created">{created}</dd>
 <dt>Expires</dt><dd id="expires">{expires}</dd>
 <dt>Cookie</dt><dd id="cookie">{cookie}</dd>
-</dl>
+<dt>Over a websocket</dt><dd id="socket">connecting...</dd></dl>
+<script>
+const job = document.getElementById("job");
+async function poll() {{
+  const state = await (await fetch("/job")).json();
+  job.textContent = state.job;
+  if (state.running) setTimeout(poll, 200);
+}}
+if ({running}) poll();
+const socket = new WebSocket(`ws://${{location.host}}/ws`);
+socket.onmessage = (event) => {{ document.getElementById("socket").textContent = event.data; }};
+</script>
 </body></html>
 """
 
-LOGIN = """<form method="post" action="/login">
+LOGIN = """<form method="post" action="/login" id="login">
 <label>Name <input name="name" required maxlength="40"></label>
 <label><input type="checkbox" name="remember" value="1"> Remember me for 30 days</label>
 <button>Log in</button></form>"""
 
 LOGOUT = """<p id="user">Logged in as <strong>{name}</strong>.</p>
-<form method="post" action="/logout"><button>Log out</button></form>"""
+<form method="post" action="/logout"><button id="logout">Log out</button></form>"""
 
 
 def when(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-async def read_form(receive: Receive) -> dict[str, str]:
-    body = b""
-    while True:
-        message = await receive()
-        body += message.get("body", b"")
-        if len(body) > 10_000:
-            return {}
-        if not message.get("more_body"):
-            break
-    fields = parse_qs(body.decode("utf-8", "replace"))
-    return {name: values[0] for name, values in fields.items()}
+def describe(job: dict[str, Any] | None) -> str:
+    if job is None:
+        return "none yet"
+    return "done (100%)" if job["step"] >= JOB_STEPS else f"{job['step'] * 100 // JOB_STEPS}%"
 
 
-async def respond(send: Send, status: int, body: str = "", location: str | None = None) -> None:
-    headers = [(b"content-type", b"text/html; charset=utf-8")]
-    if location is not None:
-        headers.append((b"location", location.encode()))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body.encode()})
-
-
-def page(session: Session) -> str:
+@app.get("/", response_class=HTMLResponse)
+async def home(session: SessionDep) -> str:
     session["visits"] = session.get("visits", 0) + 1
     name = session.get("user")
-    who = LOGIN if name is None else LOGOUT.format(name=html.escape(name))
-    lifetime = "until the browser closes" if session.get("browser_session") else "persistent"
+    job = session.get("job")
     return PAGE.format(
         visits=session["visits"],
-        who=who,
+        who=LOGIN if name is None else LOGOUT.format(name=html.escape(name)),
+        job=describe(job),
+        running="true" if job is not None and job["step"] < JOB_STEPS else "false",
         created=when(session.created_at),
         expires=when(session.expires_at),
-        cookie=lifetime,
+        cookie="until the browser closes" if session.get("browser_session") else "persistent",
     )
 
 
-async def demo(scope: Scope, receive: Receive, send: Send) -> None:
-    if scope["type"] != "http":
-        return
-    session: Session = scope["session"]
-    route = (scope["method"], scope["path"])
-    if route == ("GET", "/"):
-        await respond(send, 200, page(session))
-    elif route == ("POST", "/login"):
-        form = await read_form(receive)
-        name = form.get("name", "").strip()[:40]
-        if name:
-            session.regenerate()  # a new id at every login: no session fixation
-            session["user"] = name
-            if form.get("remember"):
-                session.set_expiry(REMEMBER_ME)
-            else:
-                session.set_expiry(0)
-            session["browser_session"] = not form.get("remember")
-        await respond(send, 303, location="/")
-    elif route == ("POST", "/logout"):
-        session.invalidate()
-        await respond(send, 303, location="/")
-    else:
-        await respond(send, 404, "<h1>Not found</h1>")
+@app.post("/login")
+async def login(
+    session: SessionDep,
+    name: Annotated[str, Form(max_length=40)],
+    remember: Annotated[str | None, Form()] = None,
+) -> RedirectResponse:
+    session.regenerate()  # a new id at every login: no session fixation
+    session["user"] = name.strip() or "anonymous"
+    session.set_expiry(REMEMBER_ME if remember else 0)
+    session["browser_session"] = not remember
+    return RedirectResponse("/", status_code=303)
 
 
-app = SessionMiddleware(demo)
+@app.post("/logout")
+async def logout(session: SessionDep) -> RedirectResponse:
+    session.invalidate()
+    return RedirectResponse("/", status_code=303)
+
+
+async def run_job(session_id: str) -> None:
+    """The background job: it reports its progress into the user's session, step by step,
+    committing each step so that the page's next poll sees it."""
+    for step in range(1, JOB_STEPS + 1):
+        await asyncio.sleep(JOB_STEP_SECONDS)  # the work
+        try:
+            async with open_session(store, session_id) as session:
+                session["job"] = {"step": step}
+        except LookupError:
+            return  # the user logged out: nobody to report to
+
+
+@app.post("/job")
+async def start_job(session: SessionDep, tasks: BackgroundTasks) -> RedirectResponse:
+    session["job"] = {"step": 0}
+    await session.save()  # stored now: the job (and the next page) build on it
+    tasks.add_task(run_job, session.id)
+    return RedirectResponse("/", status_code=303)
+
+
+@app.get("/job")
+async def job_state(session: SessionDep) -> dict[str, Any]:
+    job = session.get("job")
+    return {"job": describe(job), "running": job is not None and job["step"] < JOB_STEPS}
+
+
+@app.websocket("/ws")
+async def socket(websocket: WebSocket, session: SessionDep) -> None:
+    await websocket.accept()
+    name = session.get("user", "a visitor")
+    await websocket.send_text(f"hello {name}, this socket sees {session.get('visits', 0)} visits")
+    await websocket.close()
