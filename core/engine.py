@@ -232,27 +232,27 @@ class SessionEngine:
     def _accept(
         self, session: Session, session_id: str, key: str, record: Record, now: float
     ) -> None:
-        """Make ``record`` the session's state if it is intact and unexpired."""
-        session._reset(now)  # what the session is unless the record proves usable
+        """Make ``record`` the session's state if it is intact and unexpired; otherwise the
+        session is new and empty."""
         try:
-            meta = decode_meta(record.meta)
+            created_at, deadline, touched_at, browser = decode_meta(record.meta)
             values = {field: _decode_value(raw) for field, raw in record.data.items()}
         except (msgspec.DecodeError, TypeError, ValueError, RecursionError):
             logger.warning("stored session is corrupt; treated as none (%s)", short_hash(key))
+            session._reset(now)
             return
         idle = self.idle_timeout
         lenient = now - self.leeway
-        if meta.deadline <= lenient or (idle is not None and meta.touched_at + idle <= lenient):
-            return  # expired: a store's TTL may lag our clock; a cookie may be replayed
-        session._id = session_id or None
-        session._key = key
-        session._raw = dict(record.data)
-        session._values = values
-        session._created_at = meta.created_at
-        session._deadline = meta.deadline
-        session._touched_at = meta.touched_at
-        session._browser = meta.browser
-        session._touch_due = idle is not None and now - meta.touched_at >= self.touch_interval
+        if deadline <= lenient or (idle is not None and touched_at + idle <= lenient):
+            session._reset(now)  # expired: a store's TTL may lag our clock; a cookie may be
+            return  # replayed
+        # The store built record.data for this call alone: the session may keep it.
+        session._restore(session_id or None, key, record.data, values)
+        session._created_at = created_at
+        session._deadline = deadline
+        session._touched_at = touched_at
+        session._browser = browser
+        session._touch_due = idle is not None and now - touched_at >= self.touch_interval
 
     # -- the response starts -------------------------------------------------------------------
 
@@ -280,12 +280,13 @@ class SessionEngine:
         Raises :class:`StoreUnavailable` when the store is unreachable and
         ``on_store_error="fail"``: the integration answers 503 instead of the app's response.
         """
-        try:
-            await self.persist(session)
-        except StoreUnavailable:
-            session.phase = ABANDONED
-            self._outage(session, "saving")
-            return []
+        if session._loaded and session._dirty():  # a clean read has nothing to persist
+            try:
+                await self.persist(session)
+            except StoreUnavailable:
+                session.phase = ABANDONED
+                self._outage(session, "saving")
+                return []
         session.phase = STARTED
         headers = []
         if session.set_cookie is not None:
@@ -297,7 +298,7 @@ class SessionEngine:
 
     async def finish(self, session: Session) -> None:
         """The app returned without error: save what changed after the response started."""
-        if session.phase == STARTED and session.accessed:
+        if session.phase == STARTED and session.accessed and session._loaded and session._dirty():
             try:
                 await self.persist(session)
             except StoreUnavailable:

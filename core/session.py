@@ -80,21 +80,27 @@ class Session(MutableMapping[str, Any]):
         self._created_at = now
         self._secure = secure
 
-    def _reset(self, now: float) -> None:
-        """Become a new, empty session that has no record and no id yet."""
+    def _restore(
+        self, session_id: str | None, key: str | None, raw: dict[str, bytes], values: dict[str, Any]
+    ) -> None:
+        """Take on a state: this id and store key, these values (and their encodings)."""
         self._loaded = True
-        self._id = None
-        self._key = None
-        self._raw = {}
-        self._values = {}
+        self._id = session_id
+        self._key = key
+        self._raw = raw
+        self._values = values
         self._changed = {}
         self._removed = set()
         self._read = set()
+        self._expiry_changed = False
+
+    def _reset(self, now: float) -> None:
+        """Become a new, empty session that has no record and no id yet."""
+        self._restore(None, None, {}, {})
         self._created_at = now
         self._deadline = now + self._engine.max_age
         self._touched_at = now
         self._browser = self._engine.browser_session
-        self._expiry_changed = False
         self._touch_due = False
 
     # -- mapping -------------------------------------------------------------------------
@@ -274,6 +280,18 @@ class Session(MutableMapping[str, Any]):
         await self._engine.persist(self)
 
     # -- for the engine ------------------------------------------------------------------
+
+    def _dirty(self) -> bool:
+        """Whether a commit could have anything to do (cheap: no encoding)."""
+        return bool(
+            self._changed
+            or self._removed
+            or self._read  # mutable values handed out: only encoding them tells
+            or self._drop is not None
+            or self._expiry_changed
+            or self._touch_due
+            or self._resign
+        )
 
     def _changes(self) -> tuple[dict[str, bytes], set[str]]:
         """The fields to write (encoded) and to remove, in-place changes included."""

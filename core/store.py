@@ -102,7 +102,7 @@ def decode_meta(data: bytes) -> Meta:
         raise ValueError(f"not session metadata: {error}") from None
     if version != _META_VERSION:
         raise ValueError(f"unknown session metadata version {version!r}")
-    if not (math.isfinite(created_at) and math.isfinite(deadline) and math.isfinite(touched_at)):
+    if not math.isfinite(created_at + deadline + touched_at):  # NaN and inf both propagate
         raise ValueError("session metadata holds a time that is not a finite number")
     return Meta(created_at, deadline, touched_at, browser)
 

@@ -11,17 +11,16 @@ from __future__ import annotations
 import math
 import re
 import secrets
-from base64 import urlsafe_b64encode
 from collections.abc import Sequence
 from hashlib import blake2b
 from hmac import compare_digest
 from typing import NamedTuple
 
 from .errors import ConfigurationError
+from .signing import b64encode
 
 MIN_SECRET_BYTES = 32
 _ID = re.compile(rb"[A-Za-z0-9_-]{43}")
-_SIGNED = re.compile(rb"([A-Za-z0-9_-]{43})\.([0-9]{1,12})\.([A-Za-z0-9_-]{43})")
 
 SecretKeys = str | bytes | Sequence[str | bytes]
 
@@ -79,47 +78,60 @@ class Verified(NamedTuple):
 class TokenCodec:
     """Turns session ids into cookie values and back, signed when secrets are given."""
 
-    __slots__ = ("_keys", "max_length")
+    __slots__ = ("_macs", "max_length")
 
     def __init__(self, secret_key: SecretKeys | None = None) -> None:
-        self._keys = (
+        # One keyed BLAKE2b state per secret, copied per use: keying it anew costs twice.
+        self._macs = (
             None
             if secret_key is None
             else [
-                blake2b(key, digest_size=32, person=b"sesh.id.key").digest()
+                blake2b(
+                    key=blake2b(key, digest_size=32, person=b"sesh.id.key").digest(),
+                    digest_size=32,
+                )
                 for key in secret_list(secret_key)
             ]
         )
-        self.max_length = 43 if self._keys is None else 43 + 1 + 12 + 1 + 43
+        self.max_length = 43 if self._macs is None else 43 + 1 + 12 + 1 + 43
 
     @property
     def signed(self) -> bool:
-        return self._keys is not None
+        return self._macs is not None
 
     def dump(self, session_id: str, deadline: float) -> str:
         """The cookie value for ``session_id``; ``deadline`` is its absolute expiry (epoch s)."""
-        if self._keys is None:
+        if self._macs is None:
             return session_id
         body = f"{session_id}.{math.ceil(deadline)}"
-        return f"{body}.{_mac(self._keys[0], body.encode()).decode('ascii')}"
+        return f"{body}.{self._mac(0, body.encode()).decode('ascii')}"
 
     def load(self, value: bytes, now: float) -> Verified | None:
         """The id in ``value`` if it is one we issued and has not expired, else ``None``."""
         if len(value) > self.max_length:
             return None
-        if self._keys is None:
+        if self._macs is None:
             return Verified(value.decode("ascii"), False) if _ID.fullmatch(value) else None
-        match = _SIGNED.fullmatch(value)
-        if match is None or int(match[2]) <= now:
+        # Only the shape is checked before the MAC: a valid MAC covers the id and deadline,
+        # so an id we did not issue (a bad character, a wrong length) never gets past it.
+        body, dot, mac = value.rpartition(b".")
+        deadline = body[44:]
+        if (
+            not dot
+            or len(mac) != 43
+            or body[43:44] != b"."
+            or not deadline.isdigit()  # ASCII digits only, for bytes
+            or len(deadline) > 12
+            or int(deadline) <= now
+        ):
             return None
-        body = value[: match.end(2)]
-        mac = match[3]
-        for index, key in enumerate(self._keys):
-            if compare_digest(_mac(key, body), mac):
-                return Verified(match[1].decode("ascii"), index > 0)
+        for index in range(len(self._macs)):
+            if compare_digest(self._mac(index, body), mac):
+                return Verified(body[:43].decode("ascii"), index > 0)
         return None
 
-
-def _mac(key: bytes, body: bytes) -> bytes:
-    digest = blake2b(body, key=key, digest_size=32).digest()
-    return urlsafe_b64encode(digest)[:43]  # 32 bytes are 43 base64 characters and a "="
+    def _mac(self, index: int, body: bytes) -> bytes:
+        assert self._macs is not None
+        state = self._macs[index].copy()
+        state.update(body)
+        return b64encode(state.digest())  # 32 bytes: 43 characters
