@@ -11,10 +11,10 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from datetime import timedelta
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal, TypedDict, TypeVar
 
 import msgspec
 
@@ -35,6 +35,7 @@ _decode_value = msgspec.msgpack.Decoder().decode
 _SECURE_SCHEMES = frozenset({"https", "wss"})
 _VARY_COOKIE = (b"vary", b"Cookie")
 _IN_COOKIE = "cookie"  # the "store key" of a session that lives in its cookie
+T = TypeVar("T")
 
 
 OnStoreError = Literal["fail", "continue"]
@@ -167,43 +168,19 @@ class SessionEngine:
         if values:
             session._client_cookie = True
             if self.client is None:
-                self._adopt_id(session, values, now)
+                lenient = now - self.leeway
+                verified = _one_valid(values, lambda value: self.tokens.load(value, lenient))
+                if verified is not None:
+                    session._pending = verified.session_id
+                    session._resign = verified.resign
             else:
-                self._adopt_sealed(session, values, now)
+                unsealed = _one_valid(values, self.client.unseal)
+                if unsealed is not None:
+                    self._accept(session, unsealed.session_id, _IN_COOKIE, unsealed.record, now)
+                    session._resign = session._key is not None and unsealed.resign
         elif values is None:
             logger.info("session cookie ignored: the cookie headers exceed the size limit")
         return session
-
-    def _adopt_id(self, session: Session, values: Iterable[bytes], now: float) -> None:
-        found = None
-        for value in values:
-            verified = self.tokens.load(value, now - self.leeway)
-            if verified is None:
-                logger.info("session cookie rejected (%s)", short_hash(value))
-            elif found is None or found.session_id == verified.session_id:
-                found = verified
-            else:
-                logger.warning("session cookie ignored: two different valid values were sent")
-                return
-        if found is not None:
-            session._pending = found.session_id
-            session._resign = found.resign
-
-    def _adopt_sealed(self, session: Session, values: Iterable[bytes], now: float) -> None:
-        assert self.client is not None
-        found = None
-        for value in values:
-            unsealed = self.client.unseal(value)
-            if unsealed is None:
-                logger.info("session cookie rejected (%s)", short_hash(value))
-            elif found is None or found == unsealed:
-                found = unsealed
-            else:
-                logger.warning("session cookie ignored: two different valid values were sent")
-                return
-        if found is not None:
-            self._accept(session, found.session_id, _IN_COOKIE, found.record, now)
-            session._resign = session._key is not None and found.resign
 
     async def load(self, session: Session) -> None:
         """Fetch the record of a session that came with a valid cookie.
@@ -364,13 +341,16 @@ class SessionEngine:
                 if late and session._regenerated:
                     logger.warning("regenerate() after the response started was ignored")
                     return
-                existed = await store.delete(session._drop)
-                regenerated = session._regenerated
+                dropped, regenerated = session._drop, session._regenerated
+                existed = await store.delete(dropped)
                 session._drop = None
                 session._regenerated = False
                 if regenerated and not existed:
                     # Deleted meanwhile (a logout, or another regenerate): never bring it back.
-                    logger.warning("refused to recreate a session deleted by another request")
+                    logger.warning(
+                        "refused to recreate a session deleted by another request (%s)",
+                        short_hash(dropped),
+                    )
                     session._reset(now)
                     return
                 if not changed and session._client_cookie and not late:
@@ -399,7 +379,10 @@ class SessionEngine:
                 self._expire_cookie(session, now, late)
                 return
             if not await store.update(session._key, changed, removed, self._meta(session), ttl):
-                logger.warning("refused to recreate a session deleted by another request")
+                logger.warning(
+                    "refused to recreate a session deleted by another request (%s)",
+                    short_hash(session._key),
+                )
                 session._reset(now)
                 return
             session._written(changed)
@@ -480,6 +463,26 @@ class SessionEngine:
         session._reset(now)
         if had_cookie and not late:
             session.set_cookie = self.cookie.delete_cookie(session._secure)
+
+
+def _one_valid(values: Iterable[bytes], check: Callable[[bytes], T | None]) -> T | None:
+    """The one value under our name that passes ``check``; None if none does, or if two
+    different ones do (cookie tossing: which one the browser meant cannot be known)."""
+    found = found_value = None
+    for value in values:
+        verified = check(value)
+        if verified is None:
+            logger.info("session cookie rejected (%s)", short_hash(value))
+        elif found is None or found == verified:
+            found, found_value = verified, value
+        else:
+            logger.warning(
+                "session cookie ignored: two different valid values were sent (%s, %s)",
+                short_hash(found_value or b""),
+                short_hash(value),
+            )
+            return None
+    return found
 
 
 def _seconds(name: str, value: Any) -> float:
