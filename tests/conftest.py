@@ -22,6 +22,15 @@ from support.spy import SpyStore
 
 SECRET = "a-test-secret-that-is-long-enough-0123456789"
 
+# The privacy guard: no log record of the whole run may carry an id, cookie or secret.
+pytest_plugins = ["support.privacy"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    from support import privacy
+
+    privacy.install()
+
 
 def need_service(available: bool, what: str) -> None:
     """Skip a test whose service is missing, except under CI, where that is a failure."""
