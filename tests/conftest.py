@@ -126,6 +126,15 @@ async def redis_store(redis_url: str, redis_prefix: str) -> AsyncIterator[RedisS
     await store.aclose()
 
 
+@pytest.fixture(params=["memory", "redis"])
+def any_store(request: pytest.FixtureRequest, clock: FakeClock) -> Iterator[Any]:
+    """A server-side store: the memory store, then real Redis (a prefix of the test's own)."""
+    if request.param == "memory":
+        yield MemoryStore(clock=clock)
+    else:
+        yield request.getfixturevalue("redis_store")
+
+
 @pytest.fixture
 def private_redis(tmp_path: Path) -> Iterator[RedisServer]:
     need_service(binaries_present(), "redis-server and redis-cli")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,14 +15,6 @@ from support.clock import FakeClock
 
 pytestmark = pytest.mark.anyio
 SECRET = "a-worker-test-secret-0123456789-abcdef"
-
-
-@pytest.fixture(params=["memory", "redis"])
-def any_store(request: pytest.FixtureRequest, clock: FakeClock) -> Iterator[Store]:
-    if request.param == "memory":
-        yield MemoryStore(clock=clock)
-    else:
-        yield request.getfixturevalue("redis_store")
 
 
 async def user(store: Store, clock: FakeClock, **values: Any) -> tuple[Client, str]:

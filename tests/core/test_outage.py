@@ -3,78 +3,39 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Mapping
 from typing import Any
 
 import pytest
 
-from sesh.core import ConfigurationError, Record, Session, SessionMiddleware
+from sesh.core import ConfigurationError, Session, SessionMiddleware
 from sesh.core.errors import SessionUnavailable, StoreUnavailable
 from sesh.core.types import Receive, Scope, Send
 from sesh.stores.memory import MemoryStore
 
 from support.asgi import Client, responder
 from support.clock import FakeClock
+from support.spy import SpyStore
 
 pytestmark = pytest.mark.anyio
 
 
-class SwitchableStore:
-    """A real MemoryStore behind a switch: while ``down``, every call fails as an outage."""
-
-    def __init__(self, inner: MemoryStore) -> None:
-        self.inner = inner
-        self.down = False
-
-    def _check(self) -> None:
-        if self.down:
-            raise StoreUnavailable("switched off by the test")
-
-    async def load(self, key: str) -> Record | None:
-        self._check()
-        return await self.inner.load(key)
-
-    async def create(self, key: str, record: Record, ttl: float) -> bool:
-        self._check()
-        return await self.inner.create(key, record, ttl)
-
-    async def update(
-        self,
-        key: str,
-        changed: Mapping[str, bytes],
-        removed: Collection[str],
-        meta: bytes,
-        ttl: float,
-    ) -> bool:
-        self._check()
-        return await self.inner.update(key, changed, removed, meta, ttl)
-
-    async def touch(self, key: str, meta: bytes, ttl: float) -> bool:
-        self._check()
-        return await self.inner.touch(key, meta, ttl)
-
-    async def delete(self, key: str) -> bool:
-        self._check()
-        return await self.inner.delete(key)
-
-
 @pytest.fixture
-def switch(clock: FakeClock) -> SwitchableStore:
-    return SwitchableStore(MemoryStore(clock=clock))
+def switch(clock: FakeClock) -> SpyStore:
+    return SpyStore(MemoryStore(clock=clock))
 
 
-def client(switch: SwitchableStore, clock: FakeClock, action: Any, **options: Any) -> Client:
+def client(switch: SpyStore, clock: FakeClock, action: Any, **options: Any) -> Client:
     return Client(SessionMiddleware(responder(action), store=switch, clock=clock, **options))
 
 
-async def logged_in(switch: SwitchableStore, clock: FakeClock, **options: Any) -> Client:
+async def logged_in(switch: SpyStore, clock: FakeClock, **options: Any) -> Client:
     browser = client(switch, clock, lambda s: s.update(user="ada"), **options)
     await browser.request()
     return browser
 
 
 async def test_load_failure_answers_503_without_running_the_app(
-    switch: SwitchableStore, clock: FakeClock
+    switch: SpyStore, clock: FakeClock
 ) -> None:
     browser = await logged_in(switch, clock)
     ran: list[bool] = []
@@ -87,7 +48,7 @@ async def test_load_failure_answers_503_without_running_the_app(
 
 
 async def test_save_failure_replaces_the_response_with_503(
-    switch: SwitchableStore, clock: FakeClock, caplog: pytest.LogCaptureFixture
+    switch: SpyStore, clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     browser = client(switch, clock, lambda s: s.update(user="ada"))
     switch.down = True
@@ -99,11 +60,11 @@ async def test_save_failure_replaces_the_response_with_503(
     assert b"Service Unavailable" in response.body
     assert "session store unreachable while saving" in caplog.text
     switch.down = False
-    assert len(switch.inner) == 0  # nothing half-written
+    assert len(switch.inner) == 0  # type: ignore[arg-type]  # nothing half-written
 
 
 async def test_continue_mode_gives_an_empty_read_only_session(
-    switch: SwitchableStore, clock: FakeClock
+    switch: SpyStore, clock: FakeClock
 ) -> None:
     browser = await logged_in(switch, clock, on_store_error="continue")
     seen: list[Any] = []
@@ -129,7 +90,7 @@ async def test_continue_mode_gives_an_empty_read_only_session(
 
 
 async def test_continue_mode_serves_the_response_when_saving_fails(
-    switch: SwitchableStore, clock: FakeClock
+    switch: SpyStore, clock: FakeClock
 ) -> None:
     browser = client(switch, clock, lambda s: s.update(user="ada"), on_store_error="continue")
     switch.down = True
@@ -140,7 +101,7 @@ async def test_continue_mode_serves_the_response_when_saving_fails(
 
 
 async def test_a_failed_late_save_is_logged_and_harmless(
-    switch: SwitchableStore, clock: FakeClock, caplog: pytest.LogCaptureFixture
+    switch: SpyStore, clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     browser = await logged_in(switch, clock)
 
@@ -160,7 +121,7 @@ async def test_a_failed_late_save_is_logged_and_harmless(
 
 
 async def test_a_websocket_is_closed_with_try_again_later(
-    switch: SwitchableStore, clock: FakeClock
+    switch: SpyStore, clock: FakeClock
 ) -> None:
     browser = await logged_in(switch, clock)
 
@@ -175,9 +136,7 @@ async def test_a_websocket_is_closed_with_try_again_later(
     ]
 
 
-async def test_an_explicit_save_raises_to_the_app(
-    switch: SwitchableStore, clock: FakeClock
-) -> None:
+async def test_an_explicit_save_raises_to_the_app(switch: SpyStore, clock: FakeClock) -> None:
     async def action(session: Session) -> str:
         session["a"] = 1
         switch.down = True

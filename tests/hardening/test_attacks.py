@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import secrets
 import tracemalloc
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,14 +18,6 @@ from support.asgi import Client, cookie_attributes, responder
 from support.clock import FakeClock
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture(params=["memory", "redis"])
-def any_store(request: pytest.FixtureRequest, clock: FakeClock) -> Iterator[Store]:
-    if request.param == "memory":
-        yield MemoryStore(clock=clock)
-    else:
-        yield request.getfixturevalue("redis_store")
 
 
 async def size(store: Store) -> int:

@@ -1,4 +1,4 @@
-"""A store wrapper that counts the calls made to a real store."""
+"""A store wrapper around a real store: counts the calls, and can be switched off."""
 
 from __future__ import annotations
 
@@ -6,21 +6,26 @@ from collections import Counter
 from collections.abc import Collection, Mapping
 
 from sesh.core import Record, Store
+from sesh.core.errors import StoreUnavailable
 
 
 class SpyStore:
-    """Passes every call to ``inner`` and records it: which operations, which keys."""
+    """Passes every call to ``inner`` and records it: which operations, which keys. While
+    ``down`` is set, every call fails as an outage does (``StoreUnavailable``)."""
 
     def __init__(self, inner: Store) -> None:
         self.inner = inner
         self.calls: Counter[str] = Counter()
         self.keys: list[str] = []
+        self.down = False
 
     @property
     def writes(self) -> int:
         return sum(self.calls[name] for name in ("create", "update", "touch", "delete"))
 
     def _saw(self, name: str, key: str) -> None:
+        if self.down:
+            raise StoreUnavailable("switched off by the test")
         self.calls[name] += 1
         self.keys.append(key)
 
