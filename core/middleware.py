@@ -1,4 +1,4 @@
-"""``SessionMiddleware``: the session engine as plain ASGI middleware, and ``session_data``."""
+"""Entry points around the engine: ``SessionMiddleware``, ``session_data``, ``open_session``."""
 
 from __future__ import annotations
 
