@@ -1,0 +1,88 @@
+"""Instructions per request, counted by callgrind: repeatable where timings are not.
+
+Runs the same raw-ASGI workload with two request counts under ``valgrind --tool=callgrind``
+and divides the difference, so start-up and warm-up cancel out and other tenants of the
+machine cannot move the figure. Needs valgrind (Debian's package).
+
+    .venv/bin/python benchmarks/instructions.py [bare|memory|cookie] [s1|s3|s4]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import subprocess
+import sys
+from typing import Any
+
+from sesh.core import SessionMiddleware
+from sesh.core.types import Message, Scope
+from sesh.stores.cookie import CookieStore
+from sesh.stores.memory import MemoryStore
+
+SECRET = "benchmark-secret-benchmark-secret-0123456789"  # noqa: S105
+ACTIONS: dict[str, Any] = {
+    "s1": lambda session: None,
+    "s3": lambda session: session["user"],
+    "s4": lambda session: session.__setitem__("visits", (session["visits"] + 1) % 1000),
+}
+
+
+async def workload(system: str, scenario: str, requests: int) -> None:
+    store = MemoryStore() if system == "memory" else CookieStore(SECRET)
+
+    def app(action: Any) -> Any:
+        async def endpoint(scope: Scope, receive: Any, send: Any) -> None:
+            if system != "bare":
+                action(scope["session"])
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
+
+        if system == "bare":
+            return endpoint
+        return SessionMiddleware(endpoint, store=store, secret_key=SECRET)
+
+    sent: list[Message] = []
+
+    async def keep(message: Message) -> None:
+        sent.append(message)
+
+    async def drop(message: Message) -> None:
+        pass
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b""}
+
+    headers = [(b"host", b"localhost")]
+    if scenario != "s1":
+        cookie = b"session=" + b"x" * 100
+        if system != "bare":
+            login = app(lambda s: s.update(user="ada", theme="dark", visits=3))
+            await login({"type": "http", "headers": []}, receive, keep)
+            [value] = [v for k, v in sent[0]["headers"] if k == b"set-cookie"]
+            cookie = value.split(b";")[0]
+        headers.append((b"cookie", b"theme=dark; " + cookie))
+    measured = app(ACTIONS[scenario])
+    scope: Scope = {"type": "http", "scheme": "http", "headers": headers}
+    for _ in range(requests):
+        await measured(dict(scope), receive, drop)
+
+
+def count(system: str, scenario: str, requests: int) -> int:
+    result = subprocess.run(
+        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
+         sys.executable, __file__, "--run", system, scenario, str(requests)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    found = re.search(r"Collected : (\d+)", result.stderr)
+    assert found is not None, result.stderr
+    return int(found[1])
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "--run":
+        asyncio.run(workload(sys.argv[2], sys.argv[3], int(sys.argv[4])))
+    else:
+        system, scenario = sys.argv[1], sys.argv[2]
+        per_request = (count(system, scenario, 1500) - count(system, scenario, 500)) // 1000
+        print(f"{system} {scenario}: {per_request} instructions per request")
