@@ -112,7 +112,7 @@ class _Sessions:
         engine = self.engine
         scope = cast("Scope", request.scope)  # bareASGI types it as a TypedDict
         session = engine.start(scope)
-        if session._pending is not None and engine.autoload:
+        if engine.wants_load(session):
             await engine.load(session)  # may raise StoreUnavailable
         request.context[self.context_key] = session
         scope[engine.scope_key] = session  # so that sesh.core.session_data works too

@@ -182,6 +182,11 @@ class SessionEngine:
             logger.info("session cookie ignored: the cookie headers exceed the size limit")
         return session
 
+    def wants_load(self, session: Session) -> bool:
+        """Whether an integration must ``await load(session)`` before the app runs: the
+        request carried a valid cookie of a server-side store, and ``autoload`` is on."""
+        return session._pending is not None and self.autoload
+
     async def load(self, session: Session) -> None:
         """Fetch the record of a session that came with a valid cookie.
 
@@ -200,11 +205,12 @@ class SessionEngine:
             self._outage(session, "loading")
             return
         session._pending = None
+        now = self.clock()
         if record is None:
-            session._reset(self.clock())
+            session._reset(now)
             logger.info("session cookie names no live session (%s)", short_hash(session_id))
             return
-        self._accept(session, session_id, key, record, self.clock())
+        self._accept(session, session_id, key, record, now)
 
     def _accept(
         self, session: Session, session_id: str, key: str, record: Record, now: float
@@ -391,7 +397,7 @@ class SessionEngine:
             session._touch_due = False
             await store.touch(session._key, self._meta(session), session._expiry() - now)
         if session._resign and not late:
-            self._set_cookie(session, now, self.tokens.dump(session.id, session._deadline))
+            self._set_id_cookie(session, now)
 
     async def _create(
         self, store: Store, session: Session, data: dict[str, bytes], now: float
@@ -404,7 +410,7 @@ class SessionEngine:
             if await store.create(key, record, ttl):
                 session._key = key
                 session._written(data)
-                self._set_cookie(session, now, self.tokens.dump(session.id, session._deadline))
+                self._set_id_cookie(session, now)
                 return
             session._id = None
         raise RuntimeError("could not create a session: three fresh ids already existed")
@@ -449,6 +455,10 @@ class SessionEngine:
         return encode_meta(
             Meta(session._created_at, session._deadline, session._touched_at, session._browser)
         )
+
+    def _set_id_cookie(self, session: Session, now: float) -> None:
+        """The cookie of a server-side session: its (signed) id."""
+        self._set_cookie(session, now, self.tokens.dump(session.id, session._deadline))
 
     def _set_cookie(self, session: Session, now: float, value: str) -> None:
         max_age = None if session._browser else max(0, math.ceil(session._deadline - now))

@@ -62,7 +62,7 @@ class SessionMiddleware:
                 "remove one, or give sesh another scope_key"
             )
         session = engine.start(scope)
-        if session._pending is not None and engine.autoload:
+        if engine.wants_load(session):
             try:
                 await engine.load(session)
             except StoreUnavailable:

@@ -95,10 +95,6 @@ class TokenCodec:
         )
         self.max_length = 43 if self._macs is None else 43 + 1 + 12 + 1 + 43
 
-    @property
-    def signed(self) -> bool:
-        return self._macs is not None
-
     def dump(self, session_id: str, deadline: float) -> str:
         """The cookie value for ``session_id``; ``deadline`` is its absolute expiry (epoch s)."""
         if self._macs is None:

@@ -59,8 +59,8 @@ class MemoryStore:
             return None
         return blob
 
-    def _put(self, key: str, meta: bytes, data: Mapping[str, bytes], ttl: float) -> None:
-        self._records[key] = _EXPIRY.pack(self._clock() + ttl) + _encode((meta, data))
+    def _put(self, key: str, meta: bytes, data: Mapping[str, bytes], expires: float) -> None:
+        self._records[key] = _EXPIRY.pack(expires) + _encode((meta, data))
 
     async def load(self, key: str) -> Record | None:
         blob = self._live(key, self._clock())
@@ -76,7 +76,7 @@ class MemoryStore:
             return False
         while len(self._records) >= self.max_entries and self._order:
             self._evict(now)
-        self._put(key, record.meta, record.data, ttl)
+        self._put(key, record.meta, record.data, now + ttl)
         self._order.append(key)
         return True
 
@@ -88,14 +88,15 @@ class MemoryStore:
         meta: bytes,
         ttl: float,
     ) -> bool:
-        blob = self._live(key, self._clock())
+        now = self._clock()
+        blob = self._live(key, now)
         if blob is None:
             return False
         _, data = _decode(memoryview(blob)[_EXPIRY.size :])
         for field in removed:
             data.pop(field, None)
         data.update(changed)
-        self._put(key, meta, data, ttl)
+        self._put(key, meta, data, now + ttl)
         return True
 
     async def touch(self, key: str, meta: bytes, ttl: float) -> bool:
