@@ -225,7 +225,9 @@ async def test_without_the_middleware_the_error_names_the_fix() -> None:
         await Client(app).request("/")
 
 
-def test_the_names_of_bareasgi_session_are_all_there() -> None:
+def test_it_returns_the_app_as_bareasgi_session_does() -> None:
     assert SESSION_CONTEXT_KEY == "__bareasgi_session__"
-    assert callable(add_session_middleware)
-    assert MemorySessionStorage().max_entries > 0
+    app = bareasgi.Application()
+    assert add_session_middleware(app, MemorySessionStorage()) is app
+    assert len(app.middlewares) == 1
+    assert len(app.ws_middlewares) == 1

@@ -63,10 +63,31 @@ def test_keys_must_be_strings(session: Session) -> None:
         session[1] = "x"  # type: ignore[index]
 
 
-def test_modified_sees_sets_deletes_and_in_place_changes(session: Session) -> None:
-    assert not session.modified
-    session["a"] = [1]
-    assert session.modified
+async def test_modified_sees_sets_deletes_and_in_place_changes(
+    store: MemoryStore, clock: FakeClock
+) -> None:
+    engine = SessionEngine(store, clock=clock)
+    new = engine.start({"type": "http", "headers": []})
+    assert not new.modified
+    new.update(a=[1], b=2)
+    assert new.modified
+    engine.begin_response(new, 200)
+    [(_, cookie)] = [h for h in await engine.commit(new, vary=False) if h[0] == b"set-cookie"]
+    scope = {"type": "http", "headers": [(b"cookie", cookie.split(b";")[0])]}
+
+    async def stored() -> Session:
+        session = engine.start(scope)
+        await engine.load(session)
+        return session
+
+    read = await stored()
+    assert read["a"] == [1]
+    assert not read.modified  # read, unchanged
+    read["a"].append(2)
+    assert read.modified  # changed in place
+    deleted = await stored()
+    del deleted["b"]
+    assert deleted.modified
 
 
 def test_repr_reveals_neither_id_nor_data(session: Session) -> None:
