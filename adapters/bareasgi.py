@@ -125,13 +125,14 @@ class _Sessions:
         except StoreUnavailable:
             return _outage()
         response = await handler(request)
-        if engine.begin_response(session, response.status):
+        headers = engine.begin_response(session, response.status)
+        if headers is None:
             try:
                 headers = await engine.commit(session, vary=True)
             except StoreUnavailable:
                 return _outage()
-            if headers:
-                response.headers = [*(response.headers or ()), *headers]
+        if headers:
+            response.headers = [*(response.headers or ()), *headers]
         if session.accessed and response.body is not None:
             response.body = _then_finish(response.body, engine, session)
         return response
@@ -176,8 +177,8 @@ class _AcceptWithCookie(WebSocket):
     async def accept(
         self, subprotocol: str | None = None, headers: list[tuple[bytes, bytes]] | None = None
     ) -> None:
-        extra: list[tuple[bytes, bytes]] = []
-        if self._engine.begin_response(self._session, 0):
+        extra = self._engine.begin_response(self._session, 0, vary=False)
+        if extra is None:
             try:
                 extra = await self._engine.commit(self._session, vary=False)
             except StoreUnavailable:

@@ -32,6 +32,21 @@ def cookie_values(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> list[b
     treats that as no session). Pairs are split on ``;`` and their first ``=``; only space and
     tab are trimmed; names compare byte-exact; one pair of surrounding double quotes is removed.
     """
+    return read_values(headers, value_pattern(name))
+
+
+def value_pattern(name: bytes) -> re.Pattern[bytes]:
+    """What :func:`read_values` looks for: a pair whose name, between the start of the
+    header or a ``;`` and the first ``=``, is exactly ``name`` once space and tab are
+    trimmed; the group is the rest of the pair. One regex pass costs half of splitting
+    the pairs in Python."""
+    return re.compile(rb"(?:^|;)[ \t]*" + re.escape(name) + rb"[ \t]*=([^;]*)")
+
+
+def read_values(
+    headers: Iterable[tuple[bytes, bytes]], pattern: re.Pattern[bytes]
+) -> list[bytes] | None:
+    """:func:`cookie_values` with the pattern made once, by :func:`value_pattern`."""
     values: list[bytes] = []
     total = 0
     for key, raw in headers:
@@ -40,12 +55,7 @@ def cookie_values(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> list[b
         total += len(raw)
         if total > MAX_COOKIE_HEADER:
             return None
-        if name not in raw:  # the common case: our cookie is not in this header at all
-            continue
-        for pair in raw.split(b";"):
-            found, equals, value = pair.partition(b"=")
-            if not equals or found.strip(_WHITESPACE) != name:
-                continue
+        for value in pattern.findall(raw):
             value = value.strip(_WHITESPACE)
             if len(value) >= 2 and value[0] == 0x22 and value[-1] == 0x22:  # "..."
                 value = value[1:-1]
@@ -68,6 +78,7 @@ class CookieSpec:
         "name_bytes",
         "partitioned",
         "path",
+        "pattern",
         "samesite",
         "secure",
     )
@@ -94,6 +105,7 @@ class CookieSpec:
         if problems:
             raise ConfigurationError("invalid session cookie settings: " + "; ".join(problems))
         self.name_bytes = name.encode("ascii")
+        self.pattern = value_pattern(self.name_bytes)
         attributes = f"; Path={path}"
         if domain is not None:
             attributes += f"; Domain={domain}"
@@ -107,6 +119,10 @@ class CookieSpec:
             attributes + ("; Secure" if secure is True else ""),
             attributes + ("; Secure" if secure in (True, "auto") else ""),
         )
+
+    def values(self, headers: Iterable[tuple[bytes, bytes]]) -> list[bytes] | None:
+        """Every value of this cookie in ``headers``; see :func:`cookie_values`."""
+        return read_values(headers, self.pattern)
 
     def set_cookie(self, value: str, max_age: int | None, secure_scheme: bool) -> bytes:
         """The ``Set-Cookie`` value that stores ``value``; ``max_age=None`` is a browser session."""

@@ -1,8 +1,9 @@
 """The session engine: one implementation of the request flow, driven by every integration.
 
-An integration calls: ``start`` when a request arrives, ``load`` if the session must be
-loaded, ``begin_response`` and (if it says so) ``commit`` at the response start, and
-``finish`` when the app has returned without error.
+An integration calls: ``start`` when a request arrives, ``load`` if ``wants_load`` says so,
+``begin_response`` at the response start (and ``commit`` if it says so), and ``finish`` if
+``wants_finish`` says so once the app has returned without error. The checks are plain
+calls: most requests need no coroutine beyond the app's own.
 The pure-ASGI middleware is a few lines around them; the framework adapters are too.
 """
 
@@ -11,17 +12,15 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any, Literal, TypedDict, TypeVar
 
-import msgspec
-
-from .cookies import CookieSpec, SameSite, Secure, cookie_values
+from .cookies import CookieSpec, SameSite, Secure
 from .errors import ConfigurationError, SessionTooLarge, StoreUnavailable
 from .session import ABANDONED, OPEN, STARTED, Session
-from .store import ClientStore, Meta, Record, Store, decode_meta, encode_meta
+from .store import ClientStore, Meta, Record, Store, encode_meta, meta_fields
 from .tokens import SecretKeys, TokenCodec, is_session_id, short_hash, store_key
 from .types import Clock, Scope
 
@@ -31,11 +30,12 @@ DEFAULT_MAX_AGE = 14 * 24 * 60 * 60  # two weeks, as Starlette's middleware
 MAX_SET_COOKIE = 4096
 """Bytes of one ``Set-Cookie`` (name, value and attributes) that every browser keeps."""
 
-_decode_value = msgspec.msgpack.Decoder().decode
 _SECURE_SCHEMES = frozenset({"https", "wss"})
 _VARY_COOKIE = (b"vary", b"Cookie")
 _IN_COOKIE = "cookie"  # the "store key" of a session that lives in its cookie
 T = TypeVar("T")
+Headers = Sequence[tuple[bytes, bytes]]
+_NO_HEADERS: Headers = ()
 
 
 OnStoreError = Literal["fail", "continue"]
@@ -162,17 +162,15 @@ class SessionEngine:
         A session that came with a valid cookie for a server-side store still needs
         ``await load(session)`` (the middleware does it unless ``autoload=False``).
         """
-        now = self.clock()
-        session = Session(self, now, scope.get("scheme") in _SECURE_SCHEMES)
-        values = cookie_values(scope.get("headers", ()), self.cookie.name_bytes)
+        session = Session(self, scope.get("scheme") in _SECURE_SCHEMES)
+        values = self.cookie.values(scope.get("headers", ()))
         if values:
             session._client_cookie = True
+            now = self.clock()
             if self.client is None:
-                lenient = now - self.leeway
-                verified = _one_valid(values, lambda value: self.tokens.load(value, lenient))
+                verified = _one_valid(values, self.tokens.load, now - self.leeway)
                 if verified is not None:
-                    session._pending = verified.session_id
-                    session._resign = verified.resign
+                    session._pending, session._resign = verified
             else:
                 unsealed = _one_valid(values, self.client.unseal)
                 if unsealed is not None:
@@ -218,9 +216,8 @@ class SessionEngine:
         """Make ``record`` the session's state if it is intact and unexpired; otherwise the
         session is new and empty."""
         try:
-            created_at, deadline, touched_at, browser = decode_meta(record.meta)
-            values = {field: _decode_value(raw) for field, raw in record.data.items()}
-        except (msgspec.DecodeError, TypeError, ValueError, RecursionError):
+            created_at, deadline, touched_at, browser = meta_fields(record.meta)
+        except ValueError:
             logger.warning("stored session is corrupt; treated as none (%s)", short_hash(key))
             session._reset(now)
             return
@@ -229,8 +226,9 @@ class SessionEngine:
         if deadline <= lenient or (idle is not None and touched_at + idle <= lenient):
             session._reset(now)  # expired: a store's TTL may lag our clock; a cookie may be
             return  # replayed
-        # The store built record.data for this call alone: the session may keep it.
-        session._restore(session_id or None, key, record.data, values)
+        # The store built record.data for this call alone: the session may keep it. Values
+        # are decoded when first read (see Session).
+        session._restore(session_id or None, key, record.data, record.data.copy())
         session._created_at = created_at
         session._deadline = deadline
         session._touched_at = touched_at
@@ -239,37 +237,44 @@ class SessionEngine:
 
     # -- the response starts -------------------------------------------------------------------
 
-    @staticmethod
-    def begin_response(session: Session, status: int) -> bool:
-        """The response is starting. True if ``await commit(session, ...)`` must follow.
+    def begin_response(self, session: Session, status: int, vary: bool = True) -> Headers | None:
+        """The response is starting: the headers to add to it, or ``None`` when the store
+        must be written first, and ``await commit(session, vary)`` gives them instead.
 
-        Synchronous, so that the common case (a session nobody touched) costs no coroutine.
         ``status`` >= 500 abandons the session: nothing is saved, now or later. A websocket
-        accept passes status 0.
+        accept passes status 0. ``vary`` asks for ``Vary: Cookie`` when the session was read
+        (http, not a websocket accept).
         """
         if status >= 500:
             session.phase = ABANDONED
-            return False
-        if session.accessed or session._touch_due or session._resign:
-            return True
-        session.phase = STARTED
-        return False
+            return _NO_HEADERS
+        if not (session.accessed or session._touch_due or session._resign):
+            session.phase = STARTED  # untouched: the common case, and the cheapest
+            return _NO_HEADERS
+        if session._loaded and session._dirty():
+            if self.client is None:
+                return None
+            self._persist_in_cookie(session)  # no I/O: it all goes in the cookie
+        return self._headers(session, vary)
 
-    async def commit(self, session: Session, vary: bool) -> list[tuple[bytes, bytes]]:
-        """Persist what changed (after ``begin_response`` said so); the headers to add to
-        the response that is starting. ``vary`` asks for ``Vary: Cookie`` when the session
-        was read (http, not a websocket accept).
+    async def commit(self, session: Session, vary: bool) -> Headers:
+        """Write what changed, when ``begin_response`` returned ``None``; the headers to add
+        to the response that is starting.
 
         Raises :class:`StoreUnavailable` when the store is unreachable and
         ``on_store_error="fail"``: the integration answers 503 instead of the app's response.
         """
-        if session._loaded and session._dirty():  # a clean read has nothing to persist
+        if session._loaded and session._dirty():
             try:
                 await self.persist(session)
             except StoreUnavailable:
                 session.phase = ABANDONED
                 self._outage(session, "saving")
-                return []
+                return _NO_HEADERS
+        return self._headers(session, vary)
+
+    @staticmethod
+    def _headers(session: Session, vary: bool) -> Headers:
         session.phase = STARTED
         headers = []
         if session.set_cookie is not None:
@@ -279,9 +284,17 @@ class SessionEngine:
             headers.append(_VARY_COOKIE)
         return headers
 
+    @staticmethod
+    def wants_finish(session: Session) -> bool:
+        """Whether ``await finish(session)`` has anything to save: the app changed the
+        session after its response started."""
+        return (
+            session.phase == STARTED and session.accessed and session._loaded and session._dirty()
+        )
+
     async def finish(self, session: Session) -> None:
         """The app returned without error: save what changed after the response started."""
-        if session.phase == STARTED and session.accessed and session._loaded and session._dirty():
+        if self.wants_finish(session):
             try:
                 await self.persist(session)
             except StoreUnavailable:
@@ -301,7 +314,7 @@ class SessionEngine:
             )
         if not is_session_id(session_id):
             raise LookupError("not a session id: pass session.id, not the cookie's value")
-        session = Session(self, self.clock())
+        session = Session(self)
         session._pending = session_id
         await self.load(session)
         if session._key is None:
@@ -475,12 +488,17 @@ class SessionEngine:
             session.set_cookie = self.cookie.delete_cookie(session._secure)
 
 
-def _one_valid(values: Iterable[bytes], check: Callable[[bytes], T | None]) -> T | None:
-    """The one value under our name that passes ``check``; None if none does, or if two
-    different ones do (cookie tossing: which one the browser meant cannot be known)."""
+def _one_valid(values: list[bytes], check: Callable[..., T | None], *args: Any) -> T | None:
+    """The one value under our name that passes ``check(value, *args)``; None if none does,
+    or if two different ones do (cookie tossing: which one the browser meant is unknowable)."""
+    if len(values) == 1:  # the common case, without the bookkeeping
+        verified = check(values[0], *args)
+        if verified is None:
+            logger.info("session cookie rejected (%s)", short_hash(values[0]))
+        return verified
     found = found_value = None
     for value in values:
-        verified = check(value)
+        verified = check(value, *args)
         if verified is None:
             logger.info("session cookie rejected (%s)", short_hash(value))
         elif found is None or found == verified:

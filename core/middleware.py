@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any
 
@@ -71,27 +72,42 @@ class SessionMiddleware:
         scope[engine.scope_key] = session
         answered = False  # True once we answered 503 in the app's place
 
-        async def send_with_session(message: Message) -> None:
-            nonlocal answered
+        # Not a coroutine function: it hands back send()'s own awaitable, so passing a
+        # message through costs one plain call rather than a coroutine per message.
+        def send_with_session(message: Message) -> Awaitable[None]:
             if answered:
-                return
+                return _nothing()
             kind = message["type"]
             if kind in _STARTS:
                 accept = kind == "websocket.accept"
-                if engine.begin_response(session, 0 if accept else message["status"]):
-                    try:
-                        headers = await engine.commit(session, vary=not accept)
-                    except StoreUnavailable:
-                        answered = True
-                        await _unavailable(scope["type"], send)
-                        return
-                    if headers:
-                        message["headers"] = [*message.get("headers", ()), *headers]
+                headers = engine.begin_response(
+                    session, 0 if accept else message["status"], not accept
+                )
+                if headers is None:
+                    return commit_then_send(message, not accept)
+                if headers:
+                    message["headers"] = [*message.get("headers", ()), *headers]
+            return send(message)
+
+        async def commit_then_send(message: Message, vary: bool) -> None:
+            nonlocal answered
+            try:
+                headers = await engine.commit(session, vary)
+            except StoreUnavailable:
+                answered = True
+                await _unavailable(scope["type"], send)
+                return
+            if headers:
+                message["headers"] = [*message.get("headers", ()), *headers]
             await send(message)
 
         await self.app(scope, receive, send_with_session)
-        if session.accessed:  # an untouched session has nothing to save late
+        if session.accessed and engine.wants_finish(session):  # untouched: nothing to save
             await engine.finish(session)
+
+
+async def _nothing() -> None:
+    """What sending costs once the response is taken over by the outage answer."""
 
 
 async def _unavailable(kind: str, send: Send) -> None:

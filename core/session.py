@@ -2,12 +2,16 @@
 
 It is a mutable mapping that remembers what happened to it: which keys were set or removed,
 which mutable values were handed out (so ``session["cart"].append(x)`` is noticed), and the
-requests to regenerate, invalidate or change the expiry. The engine turns that into store
+requests to regenerate, invalidate or change the expiry. Stored values are decoded when
+first read: ``session["user"]`` decodes one value of fifty, and a key nobody reads is
+written back, if it must be, as the bytes it was loaded as. The engine turns that into store
 writes and cookies; the session itself never does I/O except through the engine.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import math
 from collections.abc import Iterator, MutableMapping
 from datetime import timedelta
@@ -16,14 +20,17 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from .errors import SessionDataError, SessionNotLoaded, SessionUnavailable
-from .tokens import new_id
+from .tokens import new_id, short_hash
 
 if TYPE_CHECKING:
     from .engine import SessionEngine
 
+logger = logging.getLogger("sesh")
 _encode = msgspec.msgpack.Encoder().encode
+_decode = msgspec.msgpack.Decoder().decode
 # Values of these types cannot change in place, so reading them never needs a re-check.
-_IMMUTABLE = frozenset({str, int, float, bool, type(None), bytes})
+# Not bytes: a value not decoded yet is the bytes object it was stored as (see _stored).
+_IMMUTABLE = frozenset({str, int, float, bool, type(None)})
 
 # Where a response is in its life: before the response start, after it, or abandoned.
 OPEN, STARTED, ABANDONED = 0, 1, 2
@@ -48,7 +55,7 @@ class Session(MutableMapping[str, Any]):
     """
 
     # Defaults live on the class, so that a session nobody touches (most requests) costs
-    # three attribute writes; its containers are made on first use, in _data().
+    # two attribute writes; its containers are made on first use, in _data().
     accessed = False
     unavailable = False
     """True when the store could not be reached (``on_store_error="continue"``): the
@@ -68,16 +75,18 @@ class Session(MutableMapping[str, Any]):
     _expiry_changed = False
     _browser = False
     _raw: dict[str, bytes]  # the values as loaded, to detect in-place changes
+    # The live values. One that is still the very object in _raw, under a key not set
+    # since, has not been decoded yet.
     _values: dict[str, Any]
+    _settled = False  # every stored value decoded (or dropped as corrupt)
     _changed: dict[str, None]  # an ordered set: keys keep their order
     _removed: set[str]
     _read: set[str]  # keys whose mutable values were handed out
     _deadline: float
     _touched_at: float
 
-    def __init__(self, engine: SessionEngine, now: float, secure: bool = False) -> None:
+    def __init__(self, engine: SessionEngine, secure: bool = False) -> None:
         self._engine = engine
-        self._created_at = now
         self._secure = secure
 
     def _restore(
@@ -89,6 +98,7 @@ class Session(MutableMapping[str, Any]):
         self._key = key
         self._raw = raw
         self._values = values
+        self._settled = not raw
         self._changed = {}
         self._removed = set()
         self._read = set()
@@ -112,7 +122,7 @@ class Session(MutableMapping[str, Any]):
                     "this session is not loaded yet (autoload=False): call "
                     "`await session.load()` before using it"
                 )
-            self._reset(self._created_at)
+            self._reset(self._engine.clock())  # read only now: most requests never need it
         self.accessed = True
         return self._values
 
@@ -127,8 +137,39 @@ class Session(MutableMapping[str, Any]):
     def __getitem__(self, key: str) -> Any:
         value = self._data()[key]
         if type(value) not in _IMMUTABLE:
+            if value is self._raw.get(key) and key not in self._changed:
+                value = self._stored(key)
+                if type(value) in _IMMUTABLE:
+                    return value
             self._read.add(key)
         return value
+
+    def _stored(self, key: str) -> Any:
+        """Decode a stored value on its first read. A corrupt one (a damaged store; never
+        what the engine wrote) is dropped: the key reads as absent, and goes at commit."""
+        try:
+            value = self._values[key] = _decode(self._raw[key])
+        except (msgspec.DecodeError, RecursionError):
+            logger.warning(
+                "stored session value is corrupt; its key was dropped (%s)",
+                short_hash(self._key or ""),
+            )
+            del self._values[key]
+            self._removed.add(key)
+            raise KeyError(key) from None
+        return value
+
+    def _settle(self) -> dict[str, Any]:
+        """The values, every stored one decoded: iteration, ``len`` and ``in`` see the
+        same keys as ``session[key]``, corrupt values included."""
+        values = self._data()
+        if not self._settled:
+            for key, value in list(values.items()):
+                if value is self._raw.get(key) and key not in self._changed:
+                    with contextlib.suppress(KeyError):  # dropped: corrupt
+                        self._stored(key)
+            self._settled = True
+        return values
 
     def get(self, key: str, default: Any = None) -> Any:
         """``session[key]`` if present, else ``default``."""
@@ -152,13 +193,22 @@ class Session(MutableMapping[str, Any]):
             self._removed.add(key)
 
     def __contains__(self, key: object) -> bool:
-        return key in self._data()
+        values = self._data()
+        if key not in values:
+            return False
+        value = values[key]  # decoded here, so that a corrupt value is absent everywhere
+        if value is self._raw.get(key) and key not in self._changed:
+            try:
+                self._stored(key)
+            except KeyError:
+                return False
+        return True
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._data())
+        return iter(self._settle())
 
     def __len__(self) -> int:
-        return len(self._data())
+        return len(self._settle())
 
     def clear(self) -> None:
         """Remove every key (the session itself stays; see ``invalidate()`` for logout)."""
@@ -225,7 +275,7 @@ class Session(MutableMapping[str, Any]):
             self._regenerated = True
         self._key = None
         self._id = None
-        self._changed = dict.fromkeys(self._values)  # the new record is written whole
+        self._changed = dict.fromkeys(self._settle())  # the new record is written whole
 
     def invalidate(self) -> None:
         """Delete the session (logout): the record goes and the cookie is expired at commit.

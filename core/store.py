@@ -22,10 +22,9 @@ The test suite in ``tests/stores/contract.py`` checks all of this; run it agains
 from __future__ import annotations
 
 import math
+import struct
 from collections.abc import Collection, Mapping
 from typing import NamedTuple, Protocol, runtime_checkable
-
-import msgspec
 
 
 class Record(NamedTuple):
@@ -84,27 +83,33 @@ class Meta(NamedTuple):
     """Its cookie has no Max-Age: it lasts until the browser closes."""
 
 
-_META_VERSION = 1
-_encode = msgspec.msgpack.Encoder().encode
-_decode_meta = msgspec.msgpack.Decoder(tuple[int, float, float, float, bool]).decode
+# Fixed-size binary: one C call to read, where MessagePack plus checks cost five times it.
+# Version 1 was MessagePack; its records read as corrupt, so they end as no session.
+_META_VERSION = 2
+_META = struct.Struct("<Bddd?")
 
 
 def encode_meta(meta: Meta) -> bytes:
     """``meta`` as the bytes the engine stores."""
-    return _encode((_META_VERSION, *meta))
+    return _META.pack(_META_VERSION, *meta)
 
 
 def decode_meta(data: bytes) -> Meta:
     """The :class:`Meta` in ``data``; ``ValueError`` if it is not one the engine wrote."""
+    return Meta(*meta_fields(data))
+
+
+def meta_fields(data: bytes) -> tuple[float, float, float, bool]:
+    """:func:`decode_meta` as a plain tuple, for the engine's hot path."""
     try:
-        version, created_at, deadline, touched_at, browser = _decode_meta(data)
-    except (msgspec.DecodeError, TypeError) as error:
+        version, created_at, deadline, touched_at, browser = _META.unpack(data)
+    except struct.error as error:
         raise ValueError(f"not session metadata: {error}") from None
     if version != _META_VERSION:
         raise ValueError(f"unknown session metadata version {version!r}")
     if not math.isfinite(created_at + deadline + touched_at):  # NaN and inf both propagate
         raise ValueError("session metadata holds a time that is not a finite number")
-    return Meta(created_at, deadline, touched_at, browser)
+    return created_at, deadline, touched_at, browser
 
 
 class Unsealed(NamedTuple):

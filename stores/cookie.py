@@ -35,7 +35,7 @@ _NONCE = 12
 _encode = msgspec.msgpack.Encoder().encode
 # Values travel as bin strings, not embedded raw: decoding them straight into bytes is C
 # work, where turning 50 Raw slices back into bytes cost more than the HMAC and zlib together.
-_decode = msgspec.msgpack.Decoder(tuple[str, msgspec.Raw, dict[str, bytes]]).decode
+_decode = msgspec.msgpack.Decoder(tuple[str, bytes, dict[str, bytes]]).decode
 
 
 class CookieStore:
@@ -60,7 +60,7 @@ class CookieStore:
         self._aad = salt.encode()
 
     def seal(self, session_id: str, record: Record) -> str:
-        body = _encode((session_id, msgspec.Raw(record.meta), record.data))
+        body = _encode((session_id, record.meta, record.data))
         if self._ciphers is not None:
             nonce = os.urandom(_NONCE)
             body = bytes((_SEALED,)) + nonce + self._ciphers[0].encrypt(nonce, body, self._aad)
@@ -93,7 +93,7 @@ class CookieStore:
             session_id, meta, data = _decode(body)
         except (IndexError, ValueError, zlib.error, msgspec.DecodeError):
             return None
-        return Unsealed(session_id, Record(data, bytes(meta)), resign)
+        return Unsealed(session_id, Record(data, meta), resign)
 
     def _open_box(self, box: bytes) -> tuple[bytes, bool]:
         """The plaintext, and whether an older key opened it."""

@@ -17,12 +17,21 @@ import msgspec
 from sesh.core.store import Record
 from sesh.core.types import Clock
 
-# A record is one bytes object: its expiry time, then (meta, data) in MessagePack. One object
-# per session keeps the footprint small, and holding bytes, never the live objects the app
-# mutates, means a request sees its changes stored only when it commits them.
-_EXPIRY = struct.Struct("<d")
+# A record is one bytes object, MessagePack of (expiry time, meta, data). One object per
+# session keeps the footprint small, and holding bytes, never the live objects the app
+# mutates, means a request sees its changes stored only when it commits them. A load is one
+# decoder call; the sweep reads the expiry alone, where MessagePack always puts a float:
+# after the array's header byte, a float 64 marker, then the big-endian double.
+_EXPIRY = struct.Struct(">d")
+_EXPIRY_AT = 2
 _encode = msgspec.msgpack.Encoder().encode
-_decode = msgspec.msgpack.Decoder(tuple[bytes, dict[str, bytes]]).decode
+_decode = msgspec.msgpack.Decoder(tuple[float, bytes, dict[str, bytes]]).decode
+
+
+def _expiry(blob: bytes) -> float:
+    return _EXPIRY.unpack_from(blob, _EXPIRY_AT)[0]  # type: ignore[no-any-return]
+
+
 _SWEEP_STEPS = 2  # records examined per write: expired ones are reclaimed as fast as new arrive
 _EVICTION_SAMPLE = 5
 
@@ -54,19 +63,22 @@ class MemoryStore:
         blob = self._records.get(key)
         if blob is None:
             return None
-        if _EXPIRY.unpack_from(blob)[0] <= now:
+        if _expiry(blob) <= now:
             del self._records[key]
             return None
         return blob
 
     def _put(self, key: str, meta: bytes, data: Mapping[str, bytes], expires: float) -> None:
-        self._records[key] = _EXPIRY.pack(expires) + _encode((meta, data))
+        self._records[key] = _encode((float(expires), meta, data))
 
     async def load(self, key: str) -> Record | None:
-        blob = self._live(key, self._clock())
+        blob = self._records.get(key)
         if blob is None:
             return None
-        meta, data = _decode(memoryview(blob)[_EXPIRY.size :])
+        expires, meta, data = _decode(blob)
+        if expires <= self._clock():
+            del self._records[key]
+            return None
         return Record(data, meta)
 
     async def create(self, key: str, record: Record, ttl: float) -> bool:
@@ -92,7 +104,7 @@ class MemoryStore:
         blob = self._live(key, now)
         if blob is None:
             return False
-        _, data = _decode(memoryview(blob)[_EXPIRY.size :])
+        _, _, data = _decode(blob)
         for field in removed:
             data.pop(field, None)
         data.update(changed)
@@ -116,7 +128,7 @@ class MemoryStore:
             blob = records.get(key)
             if blob is None:
                 continue
-            expires = _EXPIRY.unpack_from(blob)[0]
+            expires = _expiry(blob)
             if expires <= now:
                 del records[key]
                 return

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import msgspec
 import pytest
 
 from sesh.core import Session
@@ -167,24 +168,60 @@ async def test_a_repeated_value_or_a_junk_duplicate_is_not_ambiguous(
         assert (await client.request(headers=headers)).text == "{'user': 'ada'}"
 
 
-async def test_corrupt_stored_data_is_no_session(
+async def test_corrupt_stored_metadata_is_no_session(
     make_client: MakeClient, spy: SpyStore, caplog: pytest.LogCaptureFixture
 ) -> None:
     client, _ = await signed_client(make_client)
     key = spy.keys[0]
     record = await spy.inner.load(key)
     assert record is not None
-    for data, meta in (
-        ({"user": b"\xc1"}, record.meta),  # 0xc1 is never valid MessagePack
-        (record.data, b"\x93\x01\x02"),
-        (record.data, b""),
-        (record.data, b"\x95\x07" + record.meta[2:]),  # an unknown format version
+    for meta in (
+        b"\x93\x01\x02",
+        b"",
+        bytes([9]) + record.meta[1:],  # an unknown format version
+        record.meta[:-1],
     ):
         await spy.inner.delete(key)
-        await spy.inner.create(key, record._replace(data=data, meta=meta), 60)
+        await spy.inner.create(key, record._replace(meta=meta), 60)
         with caplog.at_level(logging.WARNING, "sesh"):
             response = await client.request()
         assert response.status == 200
         assert response.text == "{}"
     assert caplog.text.count("stored session is corrupt") == 4
     assert key not in caplog.text
+
+
+@pytest.mark.parametrize("read", ["whole", "one key", "in"])
+async def test_a_corrupt_stored_value_reads_as_absent_and_is_dropped(
+    make_client: MakeClient, spy: SpyStore, caplog: pytest.LogCaptureFixture, read: str
+) -> None:
+    client, _ = await signed_client(make_client)
+    key = spy.keys[0]
+    record = await spy.inner.load(key)
+    assert record is not None
+    data = {"user": b"\xc1", "ok": msgspec.msgpack.encode(1)}  # 0xc1 is never MessagePack
+    await spy.inner.delete(key)
+    await spy.inner.create(key, record._replace(data=data), 60)
+    client.app = make_client(
+        {
+            "whole": lambda s: dict(s),
+            "one key": lambda s: [s.get("user"), s["ok"], len(s)],
+            "in": lambda s: ["user" in s, list(s)],
+        }[read],
+        secret_key=SECRET,
+    ).app
+    with caplog.at_level(logging.WARNING, "sesh"):
+        response = await client.request()
+    assert response.status == 200
+    assert (
+        response.text
+        == {
+            "whole": "{'ok': 1}",
+            "one key": "[None, 1, 1]",
+            "in": "[False, ['ok']]",
+        }[read]
+    )
+    assert caplog.text.count("stored session value is corrupt") == 1
+    stored = await spy.inner.load(key)
+    assert stored is not None
+    assert stored.data == {"ok": data["ok"]}  # healed at commit

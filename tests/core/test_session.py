@@ -71,7 +71,7 @@ async def test_modified_sees_sets_deletes_and_in_place_changes(
     assert not new.modified
     new.update(a=[1], b=2)
     assert new.modified
-    engine.begin_response(new, 200)
+    assert engine.begin_response(new, 200, vary=False) is None
     [(_, cookie)] = [h for h in await engine.commit(new, vary=False) if h[0] == b"set-cookie"]
     scope = {"type": "http", "headers": [(b"cookie", cookie.split(b";")[0])]}
 
@@ -178,3 +178,34 @@ async def test_autoload_false_and_never_loaded_costs_nothing(
     response = await client.request()
     assert spy.calls == {}
     assert response.set_cookies == []
+
+
+async def test_stored_values_decode_on_first_read_and_stay_apart_from_new_ones(
+    make_client: MakeClient,
+) -> None:
+    stored = {"n": 1, "empty": "", "cart": [1], "blob": b"\x01", "flag": True}
+    client = make_client(lambda s: s.update(stored))
+    await client.request()
+
+    def mixed(session: Session) -> list[Any]:
+        # b"\x01" is both the encoding of 1 and, as a one-byte bytes, a shared object:
+        # a value set by the app must never be taken for one still to decode.
+        session["n"] = b"\x01"
+        session["cart"].append(2)
+        return [session["n"], session["empty"], session["blob"], session["flag"], dict(session)]
+
+    client.app = make_client(mixed).app
+    assert (await client.request()).text == str(
+        [b"\x01", "", b"\x01", True, {**stored, "n": b"\x01", "cart": [1, 2]}]
+    )
+    client.app = make_client(lambda s: dict(s)).app
+    assert (await client.request()).text == str({**stored, "n": b"\x01", "cart": [1, 2]})
+
+
+async def test_regenerate_writes_values_never_read(make_client: MakeClient) -> None:
+    client = make_client(lambda s: s.update(a=[1], b={"x": 2}, c="three"))
+    await client.request()
+    client.app = make_client(lambda s: s.regenerate()).app
+    await client.request()
+    client.app = make_client(lambda s: dict(s)).app
+    assert (await client.request()).text == "{'a': [1], 'b': {'x': 2}, 'c': 'three'}"

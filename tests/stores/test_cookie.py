@@ -59,9 +59,9 @@ def signed(body: bytes, key: str = KEY, salt: str = "sesh.cookie-store") -> byte
 
 
 def payload(data: dict[str, bytes], clock: FakeClock) -> bytes:
-    """A CookieStore body: the id, the metadata as it is, each encoded value as bin."""
+    """A CookieStore body: the id, the metadata and each encoded value, all as bin."""
     meta = encode_meta(Meta(clock.now, clock.now + 3600, clock.now, False))
-    return msgspec.msgpack.encode((new_id(), msgspec.Raw(meta), data))
+    return msgspec.msgpack.encode((new_id(), meta, data))
 
 
 async def test_the_session_travels_in_the_cookie_and_nowhere_else(clock: FakeClock) -> None:

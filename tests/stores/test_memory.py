@@ -1,11 +1,10 @@
 from __future__ import annotations
 
-import struct
-
+import msgspec
 import pytest
 
 from sesh.core import Record, Store
-from sesh.stores.memory import MemoryStore
+from sesh.stores.memory import MemoryStore, _expiry
 
 from support.clock import FakeClock
 from support.contract import DATA, META, StoreContract
@@ -24,8 +23,16 @@ class TestMemoryStoreContract(StoreContract):
         blob = store._records.get(key)
         if blob is None:
             return None
-        expires: float = struct.unpack_from("<d", blob)[0]
+        expires: float = msgspec.msgpack.decode(blob)[0]  # decoded whole, not as the sweep reads it
         return expires - store._clock()
+
+
+@pytest.mark.parametrize("expires", [0.0, 1.5, 1e9 + 0.25, 4e12, 2.0**-1074])
+def test_the_sweep_reads_the_expiry_where_messagepack_puts_it(expires: float) -> None:
+    store = MemoryStore()
+    store._put("k", META, {"a": b"\x01"}, expires)
+    blob = store._records["k"]
+    assert _expiry(blob) == msgspec.msgpack.decode(blob)[0] == expires
 
 
 async def test_records_expire_with_the_clock(clock: FakeClock) -> None:
