@@ -20,7 +20,7 @@ from typing import Any, Literal, TypedDict, TypeVar
 from .cookies import CookieSpec, SameSite, Secure
 from .errors import ConfigurationError, SessionTooLarge, StoreUnavailable
 from .session import ABANDONED, OPEN, STARTED, Session
-from .store import ClientStore, Meta, Record, Store, encode_meta, meta_fields
+from .store import ClientStore, Record, Store, meta_fields, pack_meta
 from .tokens import SecretKeys, TokenCodec, is_session_id, short_hash, store_key
 from .types import Clock, Scope
 
@@ -32,6 +32,7 @@ MAX_SET_COOKIE = 4096
 
 _SECURE_SCHEMES = frozenset({"https", "wss"})
 _VARY_COOKIE = (b"vary", b"Cookie")
+_VARY_ONLY: Sequence[tuple[bytes, bytes]] = (_VARY_COOKIE,)
 _IN_COOKIE = "cookie"  # the "store key" of a session that lives in its cookie
 T = TypeVar("T")
 Headers = Sequence[tuple[bytes, bytes]]
@@ -276,13 +277,12 @@ class SessionEngine:
     @staticmethod
     def _headers(session: Session, vary: bool) -> Headers:
         session.phase = STARTED
-        headers = []
-        if session.set_cookie is not None:
-            headers.append((b"set-cookie", session.set_cookie))
-            session.set_cookie = None
-        if vary and session.accessed:
-            headers.append(_VARY_COOKIE)
-        return headers
+        vary = vary and session.accessed
+        cookie = session.set_cookie
+        if cookie is None:
+            return _VARY_ONLY if vary else _NO_HEADERS
+        session.set_cookie = None
+        return [(b"set-cookie", cookie), _VARY_COOKIE] if vary else [(b"set-cookie", cookie)]
 
     @staticmethod
     def wants_finish(session: Session) -> bool:
@@ -465,8 +465,8 @@ class SessionEngine:
         session._written(changed)
 
     def _meta(self, session: Session) -> bytes:
-        return encode_meta(
-            Meta(session._created_at, session._deadline, session._touched_at, session._browser)
+        return pack_meta(
+            session._created_at, session._deadline, session._touched_at, session._browser
         )
 
     def _set_id_cookie(self, session: Session, now: float) -> None:

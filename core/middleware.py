@@ -79,27 +79,26 @@ class SessionMiddleware:
                 return _nothing()
             kind = message["type"]
             if kind in _STARTS:
-                accept = kind == "websocket.accept"
-                headers = engine.begin_response(
-                    session, 0 if accept else message["status"], not accept
-                )
-                if headers is None:
-                    return commit_then_send(message, not accept)
+                vary = kind != "websocket.accept"
+                headers = engine.begin_response(session, message["status"] if vary else 0, vary)
+                if headers is None:  # the store must be written first
+
+                    async def commit_then_send() -> None:
+                        nonlocal answered
+                        try:
+                            headers = await engine.commit(session, vary)
+                        except StoreUnavailable:
+                            answered = True
+                            await _unavailable(scope["type"], send)
+                            return
+                        if headers:
+                            message["headers"] = [*message.get("headers", ()), *headers]
+                        await send(message)
+
+                    return commit_then_send()
                 if headers:
                     message["headers"] = [*message.get("headers", ()), *headers]
             return send(message)
-
-        async def commit_then_send(message: Message, vary: bool) -> None:
-            nonlocal answered
-            try:
-                headers = await engine.commit(session, vary)
-            except StoreUnavailable:
-                answered = True
-                await _unavailable(scope["type"], send)
-                return
-            if headers:
-                message["headers"] = [*message.get("headers", ()), *headers]
-            await send(message)
 
         await self.app(scope, receive, send_with_session)
         if session.accessed and engine.wants_finish(session):  # untouched: nothing to save

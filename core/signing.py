@@ -1,4 +1,7 @@
-"""HMAC signatures in itsdangerous' format, without its per-call overhead.
+"""Tags and signatures: sesh's own keyed-BLAKE2b tags, and HMAC in itsdangerous' format.
+
+:class:`KeyedTags` authenticates sesh's own formats (signed ids, CookieStore cookies).
+The HMAC signers below exist for formats shared with other libraries (Starlette's cookie).
 
 ``value.signature`` (and ``value.timestamp.signature``) exactly as ``itsdangerous.Signer``
 and ``TimestampSigner`` write them, byte for byte, so cookies move freely between sesh,
@@ -12,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from binascii import Error as BinasciiError
-from binascii import a2b_base64, b2a_base64
+from binascii import a2b_base64, b2a_base64, hexlify
 from collections.abc import Callable
 from hmac import compare_digest
 from typing import Any, Literal
@@ -34,6 +37,44 @@ def b64decode(data: bytes) -> bytes:
         return a2b_base64(data.translate(_FROM_URLSAFE) + b"=" * (-len(data) % 4))
     except BinasciiError as error:
         raise ValueError(str(error)) from None
+
+
+class KeyedTags:
+    """128-bit tags in hex from keyed BLAKE2b (a MAC by design, RFC 7693), one key per
+    secret and ``purpose``: the same secret never yields the same key for two purposes.
+
+    ``secrets`` are newest first: the first tags, all verify. Per tag it costs a third of
+    HMAC-SHA256 here (a keyed state is copied, never keyed again), and hex is one C call
+    from the digest where base64 takes three.
+    """
+
+    __slots__ = ("_states",)
+    LENGTH = 32
+    """Characters in a tag."""
+
+    def __init__(self, secrets: list[bytes], purpose: bytes) -> None:
+        self._states = [
+            hashlib.blake2b(
+                key=hashlib.blake2b(
+                    purpose, key=hashlib.blake2b(secret).digest(), person=b"sesh.tag.key"
+                ).digest(),
+                digest_size=16,
+            )
+            for secret in secrets
+        ]
+
+    def tag(self, data: bytes, index: int = 0) -> bytes:
+        """The tag of ``data`` under the ``index``-th secret."""
+        state = self._states[index].copy()
+        state.update(data)
+        return hexlify(state.digest())
+
+    def verify(self, data: bytes, tag: bytes) -> int | None:
+        """Which secret tagged ``data`` (0: the newest), or None if none did."""
+        for index in range(len(self._states)):
+            if compare_digest(self.tag(data, index), tag):
+                return index
+        return None
 
 
 class HmacSigner:

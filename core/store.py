@@ -91,7 +91,12 @@ _META = struct.Struct("<Bddd?")
 
 def encode_meta(meta: Meta) -> bytes:
     """``meta`` as the bytes the engine stores."""
-    return _META.pack(_META_VERSION, *meta)
+    return pack_meta(*meta)
+
+
+def pack_meta(created_at: float, deadline: float, touched_at: float, browser: bool) -> bytes:
+    """:func:`encode_meta` from the fields, for the engine's hot path."""
+    return _META.pack(_META_VERSION, created_at, deadline, touched_at, browser)
 
 
 def decode_meta(data: bytes) -> Meta:

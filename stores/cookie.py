@@ -6,10 +6,11 @@ keeps no list of live sessions (``invalidate()`` and ``regenerate()`` only repla
 cookie in the browser that made the request). Choose a server-side store when a logout must
 end the session everywhere, or when sessions grow past a few kilobytes.
 
-The cookie value is ``<base64url body>.<signature>``: the signature (HMAC-SHA256 keyed for
-this purpose by a salt, in itsdangerous' format) is checked before anything is decoded.
+The cookie value is ``<base64url body>.<tag>``: the tag (a 128-bit keyed-BLAKE2b
+:class:`~sesh.core.signing.KeyedTags` tag, its key derived from the secret and the salt) is
+checked before anything is decoded.
 The body is a format byte, then MessagePack of ``[id, meta, {key: encoded value}]``
-(zlib-compressed when that is shorter), or with encryption an AES-GCM box of it. Encrypted
+(raw deflate when that is shorter), or with encryption an AES-GCM box of it. Encrypted
 bodies are never compressed: compressing attacker-chosen data next to secrets would let
 their length leak the secrets.
 """
@@ -19,23 +20,30 @@ from __future__ import annotations
 import hashlib
 import os
 import zlib
+from functools import partial
 from typing import Any
 
 import msgspec
 
 from sesh.core.errors import ConfigurationError
-from sesh.core.signing import HmacSigner, b64decode, b64encode
+from sesh.core.signing import KeyedTags, b64decode, b64encode
 from sesh.core.store import Record, Unsealed
 from sesh.core.tokens import SecretKeys, secret_list
 
-_PLAIN, _ZLIB, _SEALED = 0, 1, 2
+_PLAIN, _DEFLATE, _SEALED = 0, 1, 2
 _COMPRESS_ABOVE = 128  # bytes of MessagePack below which compression never pays
+# Raw deflate, a 4 KiB window (a cookie is no longer) and small hash tables: setting up
+# zlib's default 32 KiB window and tables cost more than compressing a cookie's worth.
+_DEFLATE_ARGS = (1, zlib.DEFLATED, -12, 2)
 _MAX_INFLATED = 64 * 1024  # a cookie holds 4 KiB: anything inflating past this is hostile
 _NONCE = 12
 _encode = msgspec.msgpack.Encoder().encode
 # Values travel as bin strings, not embedded raw: decoding them straight into bytes is C
 # work, where turning 50 Raw slices back into bytes cost more than the HMAC and zlib together.
 _decode = msgspec.msgpack.Decoder(tuple[str, bytes, dict[str, bytes]]).decode
+# Without NamedTuple's Python-level __new__: unseal() runs for every request with a cookie.
+_record = partial(tuple.__new__, Record)
+_unsealed = partial(tuple.__new__, Unsealed)
 
 
 class CookieStore:
@@ -55,7 +63,7 @@ class CookieStore:
         encryption_key: SecretKeys | None = None,
         salt: str = "sesh.cookie-store",
     ) -> None:
-        self._signer = HmacSigner(secret_list(secret_key), salt=salt.encode())
+        self._tags = KeyedTags(secret_list(secret_key), salt.encode())
         self._ciphers = None if encryption_key is None else _ciphers(encryption_key)
         self._aad = salt.encode()
 
@@ -64,17 +72,19 @@ class CookieStore:
         if self._ciphers is not None:
             nonce = os.urandom(_NONCE)
             body = bytes((_SEALED,)) + nonce + self._ciphers[0].encrypt(nonce, body, self._aad)
-        elif len(body) > _COMPRESS_ABOVE and len(packed := zlib.compress(body, 1)) < len(body):
-            body = bytes((_ZLIB,)) + packed
+        elif len(body) > _COMPRESS_ABOVE and len(packed := _deflate(body)) < len(body):
+            body = bytes((_DEFLATE,)) + packed
         else:
             body = bytes((_PLAIN,)) + body
-        return self._signer.sign(b64encode(body)).decode("ascii")
+        encoded = b64encode(body)
+        return (encoded + b"." + self._tags.tag(encoded)).decode("ascii")
 
     def unseal(self, value: bytes) -> Unsealed | None:
-        verified = self._signer.unsign(value)
-        if verified is None:
+        signed, _, tag = value.rpartition(b".")
+        index = self._tags.verify(signed, tag)
+        if index is None:
             return None
-        signed, resign = verified
+        resign = index > 0
         try:
             body = b64decode(signed)
             kind, body = body[0], body[1:]
@@ -83,8 +93,8 @@ class CookieStore:
                     return None  # with encryption on, a plain cookie is never accepted
                 body, old_key = self._open_box(body)
                 resign = resign or old_key
-            elif kind == _ZLIB:
-                inflater = zlib.decompressobj()
+            elif kind == _DEFLATE:
+                inflater = zlib.decompressobj(-15)  # raw deflate, any window
                 body = inflater.decompress(body, _MAX_INFLATED)
                 if inflater.unconsumed_tail or not inflater.eof:
                     return None
@@ -93,7 +103,7 @@ class CookieStore:
             session_id, meta, data = _decode(body)
         except (IndexError, ValueError, zlib.error, msgspec.DecodeError):
             return None
-        return Unsealed(session_id, Record(data, meta), resign)
+        return _unsealed((session_id, _record((data, meta)), resign))
 
     def _open_box(self, box: bytes) -> tuple[bytes, bool]:
         """The plaintext, and whether an older key opened it."""
@@ -107,6 +117,11 @@ class CookieStore:
             except InvalidTag:
                 continue
         raise ValueError("no encryption key opens this cookie")
+
+
+def _deflate(data: bytes) -> bytes:
+    deflater = zlib.compressobj(*_DEFLATE_ARGS)
+    return deflater.compress(data) + deflater.flush()
 
 
 def _ciphers(encryption_key: SecretKeys) -> list[Any]:
