@@ -2,14 +2,14 @@
 
 No server, no test client. Every cell is checked for correctness (status, body, whether a
 Set-Cookie was sent) before it is timed; the cells are interleaved round by round with
-their order rotated, and each figure is the median over the rounds. Many short rounds
-beat a few long ones on a shared machine: the median then sheds the slow stretches.
+their order rotated. Many short rounds beat a few long ones on a shared machine: what a
+system adds is taken within each round, against its bare app timed in that same round,
+and the median over rounds then sheds the slow stretches.
 """
 
 from __future__ import annotations
 
 import gc
-import statistics
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -120,8 +120,9 @@ async def cells(systems: list[System], scenarios: list[str]) -> list[Cell]:
 
 async def measure(
     systems: list[System], scenarios: list[str], requests: int, rounds: int
-) -> dict[tuple[str, str], float]:
-    """Median seconds per request of every (system, scenario)."""
+) -> dict[tuple[str, str], list[float]]:
+    """Seconds per request of every (system, scenario), one sample per round, in round
+    order: compare samples of the same round (see ``run.added``), never whole medians."""
     every = await cells(systems, scenarios)
     for cell in every:
         await cell.check()
@@ -130,7 +131,7 @@ async def measure(
         shift = round_number * 7 % len(every)
         for cell in every[shift:] + every[:shift]:
             samples[cell.key].append(await cell.time(requests))
-    return {key: statistics.median(values) for key, values in samples.items()}
+    return samples
 
 
 async def commands_per_request(

@@ -1,15 +1,19 @@
 """Instructions per request, counted by callgrind: repeatable where timings are not.
 
-Runs the same raw-ASGI workload with two request counts under ``valgrind --tool=callgrind``
-and divides the difference, so start-up and warm-up cancel out and other tenants of the
-machine cannot move the figure. Needs valgrind (Debian's package).
+Runs the same workload with two request counts under ``valgrind --tool=callgrind`` and
+divides the difference, so start-up and warm-up cancel out and other tenants of the
+machine cannot move the figure. Needs valgrind (Debian's package). Two workloads: a raw
+ASGI app around sesh alone, or one cell of the benchmark (a system of scenarios.py, in its
+framework, exactly as inprocess.py times it).
 
     .venv/bin/python benchmarks/instructions.py [bare|memory|cookie] [s1|s3|s4]
+    .venv/bin/python benchmarks/instructions.py --cell "sesh memory" s3
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import subprocess
 import sys
@@ -68,21 +72,44 @@ async def workload(system: str, scenario: str, requests: int) -> None:
         await measured(dict(scope), receive, drop)
 
 
-def count(system: str, scenario: str, requests: int) -> int:
+async def cell_workload(system: str, scenario: str, requests: int) -> None:
+    import inprocess
+    from scenarios import systems
+
+    # Nothing connects to Redis here: a cell of another system never uses these clients.
+    [chosen] = [s for s in systems("redis://127.0.0.1:1", "unused:") if s.name == system]
+    [cell] = await inprocess.cells([chosen], [scenario])
+    await cell.check()
+    await cell.time(requests)
+
+
+def count(mode: str, system: str, scenario: str, requests: int) -> int:
     result = subprocess.run(
         ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
-         sys.executable, __file__, "--run", system, scenario, str(requests)],
+         sys.executable, __file__, mode, system, scenario, str(requests)],
         capture_output=True, text=True, check=True,
+        env={**os.environ, "PYTHONHASHSEED": "0"},  # the same dict layouts every run
     )  # fmt: skip
     found = re.search(r"Collected : (\d+)", result.stderr)
     assert found is not None, result.stderr
     return int(found[1])
 
 
+def per_request(system: str, scenario: str, cell: bool = False, requests: int = 600) -> int:
+    """Instructions per request, from the difference of two runs (a third and all)."""
+    mode = "--run-cell" if cell else "--run"
+    low = count(mode, system, scenario, requests // 3)
+    return (count(mode, system, scenario, requests) - low) // (requests - requests // 3)
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "--run":
         asyncio.run(workload(sys.argv[2], sys.argv[3], int(sys.argv[4])))
+    elif sys.argv[1] == "--run-cell":
+        asyncio.run(cell_workload(sys.argv[2], sys.argv[3], int(sys.argv[4])))
+    elif sys.argv[1] == "--cell":
+        system, scenario = sys.argv[2], sys.argv[3]
+        print(f"{system} {scenario}: {per_request(system, scenario, cell=True)} instructions")
     else:
         system, scenario = sys.argv[1], sys.argv[2]
-        per_request = (count(system, scenario, 1500) - count(system, scenario, 500)) // 1000
-        print(f"{system} {scenario}: {per_request} instructions per request")
+        print(f"{system} {scenario}: {per_request(system, scenario)} instructions per request")

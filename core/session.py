@@ -137,12 +137,17 @@ class Session(MutableMapping[str, Any]):
     def __getitem__(self, key: str) -> Any:
         value = self._data()[key]
         if type(value) not in _IMMUTABLE:
-            if value is self._raw.get(key) and key not in self._changed:
+            if value is self._raw.get(key) and key not in self._changed:  # _undecoded, inline
                 value = self._stored(key)
                 if type(value) in _IMMUTABLE:
                     return value
             self._read.add(key)
         return value
+
+    def _undecoded(self, key: object, value: Any) -> bool:
+        """Whether ``value`` under ``key`` is still the stored bytes object: loaded, not yet
+        decoded, and not set since (a one-byte bytes the app sets may be that very object)."""
+        return value is self._raw.get(key) and key not in self._changed  # type: ignore[call-overload]
 
     def _stored(self, key: str) -> Any:
         """Decode a stored value on its first read. A corrupt one (a damaged store; never
@@ -165,7 +170,7 @@ class Session(MutableMapping[str, Any]):
         values = self._data()
         if not self._settled:
             for key, value in list(values.items()):
-                if value is self._raw.get(key) and key not in self._changed:
+                if self._undecoded(key, value):
                     with contextlib.suppress(KeyError):  # dropped: corrupt
                         self._stored(key)
             self._settled = True
@@ -196,8 +201,7 @@ class Session(MutableMapping[str, Any]):
         values = self._data()
         if key not in values:
             return False
-        value = values[key]  # decoded here, so that a corrupt value is absent everywhere
-        if value is self._raw.get(key) and key not in self._changed:
+        if self._undecoded(key, values[key]):  # decoded here: a corrupt value is absent everywhere
             try:
                 self._stored(key)
             except KeyError:
