@@ -1,4 +1,5 @@
-"""Two app processes sharing one Redis: a client's session moves freely between them."""
+"""Two app processes sharing one Redis, or one cookie secret: a client's session moves
+freely between them."""
 
 from __future__ import annotations
 
@@ -18,8 +19,8 @@ def test_a_session_moves_freely_between_two_processes(redis_url: str, redis_pref
                 "SESH_SECRET": SECRET}  # fmt: skip
 
     with (
-        uvicorn(SUPPORT, "redis_app:app", env("a")) as first,
-        uvicorn(SUPPORT, "redis_app:app", env("b")) as second,
+        uvicorn(SUPPORT, "two_servers_app:app", env("a")) as first,
+        uvicorn(SUPPORT, "two_servers_app:app", env("b")) as second,
         httpx.Client() as browser,
     ):
         order = [first, second, second, first, second, first]
@@ -29,3 +30,20 @@ def test_a_session_moves_freely_between_two_processes(redis_url: str, redis_pref
         assert page["servers"] == ["a", "b", "b", "a", "b", "a"]
         other_browser = httpx.get(f"{second}/").json()
         assert "visits" not in other_browser  # a stranger sees nothing of it
+
+
+def test_a_cookie_store_session_moves_freely_between_two_processes() -> None:
+    env = {"SERVER_NAME": "", "SESH_STORE": "cookie", "SESH_SECRET": SECRET}
+    with (
+        uvicorn(SUPPORT, "two_servers_app:app", {**env, "SERVER_NAME": "a"}) as first,
+        uvicorn(SUPPORT, "two_servers_app:app", {**env, "SERVER_NAME": "b"}) as second,
+        httpx.Client() as browser,
+    ):
+        values = []
+        for number, url in enumerate([first, second, first, second, second, first], start=1):
+            page = browser.get(f"{url}/visit").json()
+            assert page["visits"] == number
+            values.append(browser.cookies["session"])
+        assert page["servers"] == ["a", "b", "a", "b", "b", "a"]
+    # The value is base64 with '+', '/' and '=': all legal in a cookie, and carried intact.
+    assert set("+/=") & set("".join(values))

@@ -4,7 +4,7 @@ import hashlib
 import logging
 import os
 import zlib
-from base64 import urlsafe_b64encode
+from base64 import b64encode
 from typing import Any
 
 import msgspec
@@ -56,7 +56,7 @@ def signed(body: bytes, key: str = KEY, salt: str = "sesh.cookie-store") -> byte
     documented construction, not with sesh's code."""
     secret = hashlib.blake2b(key.encode()).digest()
     tag_key = hashlib.blake2b(salt.encode(), key=secret, person=b"sesh.tag.key").digest()
-    encoded = urlsafe_b64encode(body).rstrip(b"=")
+    encoded = b64encode(body)
     tag = hashlib.blake2b(encoded, key=tag_key, digest_size=16).hexdigest().encode()
     return encoded + b"." + tag
 

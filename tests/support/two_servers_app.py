@@ -1,4 +1,5 @@
-"""A small app on RedisStore, served by several uvicorn processes in the end-to-end tests."""
+"""A small app served by several uvicorn processes in the end-to-end tests: on RedisStore,
+or on CookieStore when ``SESH_STORE=cookie``."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import os
 
 from sesh.core import SessionMiddleware
 from sesh.core.types import Receive, Scope, Send
+from sesh.stores.cookie import CookieStore
 from sesh.stores.redis import RedisStore
 
 
@@ -25,6 +27,8 @@ async def counter(scope: Scope, receive: Receive, send: Send) -> None:
 
 app = SessionMiddleware(
     counter,
-    store=RedisStore(os.environ["SESH_REDIS_URL"], prefix=os.environ["SESH_PREFIX"]),
+    store=CookieStore(os.environ["SESH_SECRET"])
+    if os.environ.get("SESH_STORE") == "cookie"
+    else RedisStore(os.environ["SESH_REDIS_URL"], prefix=os.environ["SESH_PREFIX"]),
     secret_key=os.environ["SESH_SECRET"],
 )
