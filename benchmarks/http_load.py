@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import statistics
 import subprocess
 import sys
 from contextlib import ExitStack
@@ -26,8 +25,9 @@ def requests_per_second(url: str, cookie: str, seconds: int) -> float:
     return float(found[1])
 
 
-def measure(cookies: dict[str, str], rounds: int, seconds: int) -> dict[str, float]:
-    """Median requests per second of each system (name -> its session cookie)."""
+def measure(cookies: dict[str, str], rounds: int, seconds: int) -> dict[str, list[float]]:
+    """Requests per second of each system (name -> its session cookie), one sample per
+    round, in round order: compare samples of the same round."""
     samples: dict[str, list[float]] = {name: [] for name in cookies}
     with ExitStack() as servers:
         urls = {
@@ -41,4 +41,4 @@ def measure(cookies: dict[str, str], rounds: int, seconds: int) -> dict[str, flo
             shift = round_number % len(names)
             for name in names[shift:] + names[:shift]:
                 samples[name].append(requests_per_second(urls[name], cookies[name], seconds))
-    return {name: statistics.median(values) for name, values in samples.items()}
+    return samples
