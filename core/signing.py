@@ -71,6 +71,8 @@ class KeyedTags:
 
     def verify(self, data: bytes, tag: bytes) -> int | None:
         """Which secret tagged ``data`` (0: the newest), or None if none did."""
+        if len(tag) != self.LENGTH:  # not even the shape of a tag: no hashing for it
+            return None
         for index in range(len(self._states)):
             if compare_digest(self.tag(data, index), tag):
                 return index
