@@ -75,7 +75,6 @@ class CookieSpec:
         "domain",
         "httponly",
         "name",
-        "name_bytes",
         "partitioned",
         "path",
         "pattern",
@@ -104,8 +103,7 @@ class CookieSpec:
         problems = _problems(self)
         if problems:
             raise ConfigurationError("invalid session cookie settings: " + "; ".join(problems))
-        self.name_bytes = name.encode("ascii")
-        self.pattern = value_pattern(self.name_bytes)
+        self.pattern = value_pattern(name.encode("ascii"))
         attributes = f"; Path={path}"
         if domain is not None:
             attributes += f"; Domain={domain}"

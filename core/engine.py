@@ -20,7 +20,7 @@ from typing import Any, Literal, TypedDict, TypeVar
 from .cookies import CookieSpec, SameSite, Secure
 from .errors import ConfigurationError, SessionTooLarge, StoreUnavailable
 from .session import ABANDONED, OPEN, STARTED, Session
-from .store import ClientStore, Record, Store, meta_fields, pack_meta
+from .store import ClientStore, Record, Store, decode_meta, pack_meta
 from .tokens import SecretKeys, TokenCodec, is_session_id, short_hash, store_key
 from .types import Clock, Scope
 
@@ -32,11 +32,11 @@ MAX_SET_COOKIE = 4096
 
 _SECURE_SCHEMES = frozenset({"https", "wss"})
 _VARY_COOKIE = (b"vary", b"Cookie")
-_VARY_ONLY: Sequence[tuple[bytes, bytes]] = (_VARY_COOKIE,)
 _IN_COOKIE = "cookie"  # the "store key" of a session that lives in its cookie
 T = TypeVar("T")
 Headers = Sequence[tuple[bytes, bytes]]
 _NO_HEADERS: Headers = ()
+_VARY_ONLY: Headers = (_VARY_COOKIE,)
 
 
 OnStoreError = Literal["fail", "continue"]
@@ -217,7 +217,7 @@ class SessionEngine:
         """Make ``record`` the session's state if it is intact and unexpired; otherwise the
         session is new and empty."""
         try:
-            created_at, deadline, touched_at, browser = meta_fields(record.meta)
+            created_at, deadline, touched_at, browser = decode_meta(record.meta)
         except ValueError:
             logger.warning("stored session is corrupt; treated as none (%s)", short_hash(key))
             session._reset(now)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 import struct
 from collections.abc import Collection, Mapping
+from functools import partial
 from typing import NamedTuple, Protocol, runtime_checkable
 
 
@@ -101,11 +102,6 @@ def pack_meta(created_at: float, deadline: float, touched_at: float, browser: bo
 
 def decode_meta(data: bytes) -> Meta:
     """The :class:`Meta` in ``data``; ``ValueError`` if it is not one the engine wrote."""
-    return Meta(*meta_fields(data))
-
-
-def meta_fields(data: bytes) -> tuple[float, float, float, bool]:
-    """:func:`decode_meta` as a plain tuple, for the engine's hot path."""
     try:
         version, created_at, deadline, touched_at, browser = _META.unpack(data)
     except struct.error as error:
@@ -114,7 +110,11 @@ def meta_fields(data: bytes) -> tuple[float, float, float, bool]:
         raise ValueError(f"unknown session metadata version {version!r}")
     if not math.isfinite(created_at + deadline + touched_at):  # NaN and inf both propagate
         raise ValueError("session metadata holds a time that is not a finite number")
-    return created_at, deadline, touched_at, browser
+    return _new_meta((created_at, deadline, touched_at, browser))
+
+
+# Meta without NamedTuple's Python-level __new__: decode_meta() runs on every load.
+_new_meta = partial(tuple.__new__, Meta)
 
 
 class Unsealed(NamedTuple):
