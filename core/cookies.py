@@ -36,11 +36,13 @@ def cookie_values(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> list[b
 
 
 def value_pattern(name: bytes) -> re.Pattern[bytes]:
-    """What :func:`read_values` looks for: a pair whose name, between the start of the
-    header or a ``;`` and the first ``=``, is exactly ``name`` once space and tab are
-    trimmed; the group is the rest of the pair. One regex pass costs half of splitting
-    the pairs in Python."""
-    return re.compile(rb"(?:^|;)[ \t]*" + re.escape(name) + rb"[ \t]*=([^;]*)")
+    """What :func:`read_values` looks for: a pair whose name, between a ``;`` and the first
+    ``=``, is exactly ``name`` once space and tab are trimmed; the group is the rest of the
+    pair. One regex pass costs half of splitting the pairs in Python. It is matched against
+    the header with a ``;`` in front, so that the first pair needs no ``^`` alternative:
+    a pattern that starts with a literal lets the regex engine skip ahead to each ``;``
+    instead of trying every position, which more than pays for the concatenation."""
+    return re.compile(rb";[ \t]*" + re.escape(name) + rb"[ \t]*=([^;]*)")
 
 
 def read_values(
@@ -55,7 +57,7 @@ def read_values(
         total += len(raw)
         if total > MAX_COOKIE_HEADER:
             return None
-        for value in pattern.findall(raw):
+        for value in pattern.findall(b";" + raw):
             value = value.strip(_WHITESPACE)
             if len(value) >= 2 and value[0] == 0x22 and value[-1] == 0x22:  # "..."
                 value = value[1:-1]
@@ -103,7 +105,7 @@ class CookieSpec:
         problems = _problems(self)
         if problems:
             raise ConfigurationError("invalid session cookie settings: " + "; ".join(problems))
-        self.pattern = value_pattern(name.encode("ascii"))
+        self.pattern = value_pattern(name.encode("ascii"))  # for read_values()
         attributes = f"; Path={path}"
         if domain is not None:
             attributes += f"; Domain={domain}"
@@ -117,10 +119,6 @@ class CookieSpec:
             attributes + ("; Secure" if secure is True else ""),
             attributes + ("; Secure" if secure in (True, "auto") else ""),
         )
-
-    def values(self, headers: Iterable[tuple[bytes, bytes]]) -> list[bytes] | None:
-        """Every value of this cookie in ``headers``; see :func:`cookie_values`."""
-        return read_values(headers, self.pattern)
 
     def set_cookie(self, value: str, max_age: int | None, secure_scheme: bool) -> bytes:
         """The ``Set-Cookie`` value that stores ``value``; ``max_age=None`` is a browser session."""

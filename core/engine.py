@@ -17,10 +17,10 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any, Literal, TypedDict, TypeVar
 
-from .cookies import CookieSpec, SameSite, Secure
+from .cookies import CookieSpec, SameSite, Secure, read_values
 from .errors import ConfigurationError, SessionTooLarge, StoreUnavailable
 from .session import ABANDONED, OPEN, STARTED, Session
-from .store import ClientStore, Record, Store, decode_meta, pack_meta
+from .store import ClientStore, Record, Store, pack_meta, unpack_meta
 from .tokens import SecretKeys, TokenCodec, is_session_id, short_hash, store_key
 from .types import Clock, Scope
 
@@ -164,21 +164,31 @@ class SessionEngine:
         ``await load(session)`` (the middleware does it unless ``autoload=False``).
         """
         session = Session(self, scope.get("scheme") in _SECURE_SCHEMES)
-        values = self.cookie.values(scope.get("headers", ()))
-        if values:
-            session._client_cookie = True
-            now = self.clock()
-            if self.client is None:
-                verified = _one_valid(values, self.tokens.load, now - self.leeway)
-                if verified is not None:
-                    session._pending, session._resign = verified
-            else:
-                unsealed = _one_valid(values, self.client.unseal)
-                if unsealed is not None:
-                    self._accept(session, unsealed.session_id, _IN_COOKIE, unsealed.record, now)
-                    session._resign = session._key is not None and unsealed.resign
-        elif values is None:
-            logger.info("session cookie ignored: the cookie headers exceed the size limit")
+        values = read_values(scope.get("headers", ()), self.cookie.pattern)
+        if not values:
+            if values is None:
+                logger.info("session cookie ignored: the cookie headers exceed the size limit")
+            return session
+        session._client_cookie = True
+        # One value is the common case: checked here, without _one_valid's bookkeeping.
+        if self.client is None:
+            tokens = self.tokens
+            now = self.clock() - self.leeway if tokens.signed else 0.0  # bare ids: no time
+            if len(values) > 1:
+                verified = _one_valid(values, tokens.load, now)
+            elif (verified := tokens.load(values[0], now)) is None:
+                _rejected(values[0])
+            if verified is not None:
+                session._pending, session._resign = verified
+            return session
+        now = self.clock()
+        if len(values) > 1:
+            unsealed = _one_valid(values, self.client.unseal)
+        elif (unsealed := self.client.unseal(values[0])) is None:
+            _rejected(values[0])
+        if unsealed is not None:
+            self._accept(session, unsealed.session_id, _IN_COOKIE, unsealed.record, now)
+            session._resign = session._key is not None and unsealed.resign
         return session
 
     def wants_load(self, session: Session) -> bool:
@@ -217,7 +227,7 @@ class SessionEngine:
         """Make ``record`` the session's state if it is intact and unexpired; otherwise the
         session is new and empty."""
         try:
-            created_at, deadline, touched_at, browser = decode_meta(record.meta)
+            created_at, deadline, touched_at, browser = unpack_meta(record.meta)
         except ValueError:
             logger.warning("stored session is corrupt; treated as none (%s)", short_hash(key))
             session._reset(now)
@@ -491,16 +501,11 @@ class SessionEngine:
 def _one_valid(values: list[bytes], check: Callable[..., T | None], *args: Any) -> T | None:
     """The one value under our name that passes ``check(value, *args)``; None if none does,
     or if two different ones do (cookie tossing: which one the browser meant is unknowable)."""
-    if len(values) == 1:  # the common case, without the bookkeeping
-        verified = check(values[0], *args)
-        if verified is None:
-            logger.info("session cookie rejected (%s)", short_hash(values[0]))
-        return verified
     found = found_value = None
     for value in values:
         verified = check(value, *args)
         if verified is None:
-            logger.info("session cookie rejected (%s)", short_hash(value))
+            _rejected(value)
         elif found is None or found == verified:
             found, found_value = verified, value
         else:
@@ -511,6 +516,11 @@ def _one_valid(values: list[bytes], check: Callable[..., T | None], *args: Any) 
             )
             return None
     return found
+
+
+def _rejected(value: bytes) -> None:
+    """Log a cookie value that failed its check (by a hash: never the value itself)."""
+    logger.info("session cookie rejected (%s)", short_hash(value))
 
 
 def _seconds(name: str, value: Any) -> float:

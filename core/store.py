@@ -21,10 +21,9 @@ The test suite in ``tests/stores/contract.py`` checks all of this; run it agains
 
 from __future__ import annotations
 
-import math
 import struct
 from collections.abc import Collection, Mapping
-from functools import partial
+from math import isfinite
 from typing import NamedTuple, Protocol, runtime_checkable
 
 
@@ -100,21 +99,19 @@ def pack_meta(created_at: float, deadline: float, touched_at: float, browser: bo
     return _META.pack(_META_VERSION, created_at, deadline, touched_at, browser)
 
 
-def decode_meta(data: bytes) -> Meta:
-    """The :class:`Meta` in ``data``; ``ValueError`` if it is not one the engine wrote."""
+def unpack_meta(data: bytes) -> tuple[float, float, float, bool]:
+    """The fields of :class:`Meta` in ``data``, in its order: the inverse of
+    :func:`pack_meta`. A plain tuple, because the engine unpacks it at once on every load.
+    ``ValueError`` if ``data`` is not metadata the engine wrote."""
     try:
         version, created_at, deadline, touched_at, browser = _META.unpack(data)
     except struct.error as error:
         raise ValueError(f"not session metadata: {error}") from None
     if version != _META_VERSION:
         raise ValueError(f"unknown session metadata version {version!r}")
-    if not math.isfinite(created_at + deadline + touched_at):  # NaN and inf both propagate
+    if not isfinite(created_at + deadline + touched_at):  # NaN and inf both propagate
         raise ValueError("session metadata holds a time that is not a finite number")
-    return _new_meta((created_at, deadline, touched_at, browser))
-
-
-# Meta without NamedTuple's Python-level __new__: decode_meta() runs on every load.
-_new_meta = partial(tuple.__new__, Meta)
+    return created_at, deadline, touched_at, browser
 
 
 class Unsealed(NamedTuple):

@@ -21,6 +21,9 @@ from .signing import KeyedTags
 
 MIN_SECRET_BYTES = 32
 _ID = re.compile(rb"[A-Za-z0-9_-]{43}")
+# What an id may hold, for bytes.translate(None, ...): deleting it leaves nothing of an id,
+# one C call where the regex costs half as much again.
+_ID_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"
 _STORE_KEY = blake2b(digest_size=24, person=b"sesh.store")  # copied per use, as in KeyedTags
 
 SecretKeys = str | bytes | Sequence[str | bytes]
@@ -81,10 +84,12 @@ class Verified(NamedTuple):
 class TokenCodec:
     """Turns session ids into cookie values and back, signed when secrets are given."""
 
-    __slots__ = ("_tags", "max_length")
+    __slots__ = ("_tags", "max_length", "signed")
 
     def __init__(self, secret_key: SecretKeys | None = None) -> None:
         self._tags = None if secret_key is None else KeyedTags(secret_list(secret_key), b"sesh.id")
+        self.signed = self._tags is not None
+        """Whether values carry a deadline: only then does :meth:`load` look at ``now``."""
         self.max_length = 43 if self._tags is None else 43 + 1 + 12 + 1 + KeyedTags.LENGTH
 
     def dump(self, session_id: str, deadline: float) -> str:
@@ -99,7 +104,7 @@ class TokenCodec:
         if len(value) > self.max_length:
             return None
         if self._tags is None:
-            if len(value) != 43 or not _ID.fullmatch(value):
+            if len(value) != 43 or value.translate(None, _ID_ALPHABET):
                 return None
             return _verified((value.decode("ascii"), False))
         # Nothing is parsed before the tag is checked: a valid tag covers the id and the
