@@ -179,7 +179,8 @@ class SessionEngine:
             elif (verified := tokens.load(values[0], now)) is None:
                 _rejected(values[0])
             if verified is not None:
-                session._pending, session._resign = verified
+                session._pending = verified.session_id
+                session._resign = verified.resign
             return session
         now = self.clock()
         if len(values) > 1:
@@ -206,7 +207,6 @@ class SessionEngine:
         session_id = session._pending
         if session_id is None:
             return
-        assert self.client is None
         key = store_key(session_id)
         try:
             record = await self.store.load(key)  # type: ignore[union-attr]
@@ -239,12 +239,11 @@ class SessionEngine:
             return  # replayed
         # The store built record.data for this call alone: the session may keep it. Values
         # are decoded when first read (see Session).
-        session._restore(session_id or None, key, record.data, record.data.copy())
-        session._created_at = created_at
-        session._deadline = deadline
-        session._touched_at = touched_at
-        session._browser = browser
-        session._touch_due = idle is not None and now - touched_at >= self.touch_interval
+        session._restore(
+            session_id or None, key, record.data, created_at, deadline, touched_at, browser
+        )
+        if idle is not None:
+            session._touch_due = now - touched_at >= self.touch_interval
 
     # -- the response starts -------------------------------------------------------------------
 
@@ -459,8 +458,11 @@ class SessionEngine:
             )
             session._written(changed)  # what it would have been; the client keeps its cookie
             return
-        data = {key: raw for key, raw in session._raw.items() if key not in removed}
-        data.update(changed)
+        if removed:
+            data = {key: raw for key, raw in session._raw.items() if key not in removed}
+            data.update(changed)
+        else:
+            data = session._raw | changed
         session._drop = None
         session._regenerated = False
         session._touched_at = now

@@ -90,27 +90,35 @@ class Session(MutableMapping[str, Any]):
         self._secure = secure
 
     def _restore(
-        self, session_id: str | None, key: str | None, raw: dict[str, bytes], values: dict[str, Any]
+        self,
+        session_id: str | None,
+        key: str | None,
+        raw: dict[str, bytes],
+        created_at: float,
+        deadline: float,
+        touched_at: float,
+        browser: bool,
     ) -> None:
-        """Take on a state: this id and store key, these values (and their encodings)."""
+        """Take on a state: this id and store key, these values (as encoded) and times."""
         self._loaded = True
         self._id = session_id
         self._key = key
         self._raw = raw
-        self._values = values
+        self._values = raw.copy()  # values replace their encodings as they are read
         self._settled = not raw
         self._changed = {}
         self._removed = set()
         self._read = set()
         self._expiry_changed = False
+        self._created_at = created_at
+        self._deadline = deadline
+        self._touched_at = touched_at
+        self._browser = browser
 
     def _reset(self, now: float) -> None:
         """Become a new, empty session that has no record and no id yet."""
-        self._restore(None, None, {}, {})
-        self._created_at = now
-        self._deadline = now + self._engine.max_age
-        self._touched_at = now
-        self._browser = self._engine.browser_session
+        engine = self._engine
+        self._restore(None, None, {}, now, now + engine.max_age, now, engine.browser_session)
         self._touch_due = False
 
     # -- mapping -------------------------------------------------------------------------
@@ -135,7 +143,11 @@ class Session(MutableMapping[str, Any]):
         return self._data()
 
     def __getitem__(self, key: str) -> Any:
-        value = self._data()[key]
+        if self._loaded:  # _data(), inline: the most frequent call of all
+            self.accessed = True
+            value = self._values[key]
+        else:
+            value = self._data()[key]
         if type(value) not in _IMMUTABLE:
             if value is self._raw.get(key) and key not in self._changed:  # _undecoded, inline
                 value = self._stored(key)

@@ -24,11 +24,17 @@ from __future__ import annotations
 import struct
 from collections.abc import Collection, Mapping
 from math import isfinite
-from typing import NamedTuple, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
+
+import msgspec
+
+# Record, Meta and Unsealed are frozen msgspec structs, not NamedTuples: one is built for
+# every request that carries a session, and a struct is built in C where a NamedTuple
+# runs a Python-level __new__ (a third of the cost; the attributes read faster too).
 
 
-class Record(NamedTuple):
-    """One stored session."""
+class Record(msgspec.Struct, frozen=True):
+    """One stored session: ``Record(data, meta)``."""
 
     data: dict[str, bytes]
     """The session's keys and their encoded values."""
@@ -69,7 +75,7 @@ class Store(Protocol):
         ...
 
 
-class Meta(NamedTuple):
+class Meta(msgspec.Struct, frozen=True):
     """What the engine keeps in ``Record.meta``. Server stores never look inside; a client
     store that writes a foreign cookie format builds one with :func:`encode_meta`."""
 
@@ -91,7 +97,7 @@ _META = struct.Struct("<Bddd?")
 
 def encode_meta(meta: Meta) -> bytes:
     """``meta`` as the bytes the engine stores."""
-    return pack_meta(*meta)
+    return pack_meta(meta.created_at, meta.deadline, meta.touched_at, meta.browser)
 
 
 def pack_meta(created_at: float, deadline: float, touched_at: float, browser: bool) -> bytes:
@@ -114,7 +120,7 @@ def unpack_meta(data: bytes) -> tuple[float, float, float, bool]:
     return created_at, deadline, touched_at, browser
 
 
-class Unsealed(NamedTuple):
+class Unsealed(msgspec.Struct, frozen=True):
     """A cookie value a client store accepted."""
 
     session_id: str

@@ -12,9 +12,9 @@ import math
 import re
 import secrets
 from collections.abc import Sequence
-from functools import partial
 from hashlib import blake2b
-from typing import NamedTuple
+
+import msgspec
 
 from .errors import ConfigurationError
 from .signing import KeyedTags
@@ -73,7 +73,7 @@ def secret_list(secret_key: SecretKeys, what: str = "secret_key") -> list[bytes]
     return keys
 
 
-class Verified(NamedTuple):
+class Verified(msgspec.Struct, frozen=True):
     """A cookie value that passed every check."""
 
     session_id: str
@@ -106,15 +106,11 @@ class TokenCodec:
         if self._tags is None:
             if len(value) != 43 or value.translate(None, _ID_ALPHABET):
                 return None
-            return _verified((value.decode("ascii"), False))
+            return Verified(value.decode("ascii"), False)
         # Nothing is parsed before the tag is checked: a valid tag covers the id and the
         # deadline, which are then exactly as dump() wrote them.
         body, _, tag = value.rpartition(b".")
         index = self._tags.verify(body, tag)
         if index is None or int(body[44:]) <= now:
             return None
-        return _verified((body[:43].decode("ascii"), index > 0))
-
-
-# Verified without NamedTuple's Python-level __new__: this runs for every request.
-_verified = partial(tuple.__new__, Verified)
+        return Verified(body[:43].decode("ascii"), index > 0)

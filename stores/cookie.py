@@ -21,7 +21,6 @@ import hashlib
 import os
 import zlib
 from binascii import a2b_base64, b2a_base64
-from functools import partial
 from typing import Any
 
 import msgspec
@@ -42,9 +41,6 @@ _encode = msgspec.msgpack.Encoder().encode
 # Values travel as bin strings, not embedded raw: decoding them straight into bytes is C
 # work, where turning 50 Raw slices back into bytes cost more than the HMAC and zlib together.
 _decode = msgspec.msgpack.Decoder(tuple[str, bytes, dict[str, bytes]]).decode
-# Without NamedTuple's Python-level __new__: unseal() runs for every request with a cookie.
-_record = partial(tuple.__new__, Record)
-_unsealed = partial(tuple.__new__, Unsealed)
 
 
 class CookieStore:
@@ -106,7 +102,7 @@ class CookieStore:
             session_id, meta, data = _decode(body)
         except (IndexError, ValueError, zlib.error, msgspec.DecodeError):
             return None
-        return _unsealed((session_id, _record((data, meta)), resign))
+        return Unsealed(session_id, Record(data, meta), resign)
 
     def _open_box(self, box: bytes) -> tuple[bytes, bool]:
         """The plaintext, and whether an older key opened it."""

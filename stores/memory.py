@@ -11,7 +11,6 @@ import struct
 import time
 from collections import deque
 from collections.abc import Collection, Mapping
-from functools import partial
 
 import msgspec
 
@@ -27,10 +26,6 @@ _EXPIRY = struct.Struct(">d")
 _EXPIRY_AT = 2
 _encode = msgspec.msgpack.Encoder().encode
 _decode = msgspec.msgpack.Decoder(tuple[float, bytes, dict[str, bytes]]).decode
-
-
-# Record without NamedTuple's Python-level __new__: a load is on the path of most requests.
-_record = partial(tuple.__new__, Record)
 
 
 def _expiry(blob: bytes) -> float:
@@ -84,7 +79,7 @@ class MemoryStore:
         if expires <= self._clock():
             del self._records[key]
             return None
-        return _record((data, meta))
+        return Record(data, meta)
 
     async def create(self, key: str, record: Record, ttl: float) -> bool:
         now = self._clock()

@@ -182,7 +182,7 @@ async def test_corrupt_stored_metadata_is_no_session(
         record.meta[:-1],
     ):
         await spy.inner.delete(key)
-        await spy.inner.create(key, record._replace(meta=meta), 60)
+        await spy.inner.create(key, msgspec.structs.replace(record, meta=meta), 60)
         with caplog.at_level(logging.WARNING, "sesh"):
             response = await client.request()
         assert response.status == 200
@@ -201,7 +201,7 @@ async def test_a_corrupt_stored_value_reads_as_absent_and_is_dropped(
     assert record is not None
     data = {"user": b"\xc1", "ok": msgspec.msgpack.encode(1)}  # 0xc1 is never MessagePack
     await spy.inner.delete(key)
-    await spy.inner.create(key, record._replace(data=data), 60)
+    await spy.inner.create(key, msgspec.structs.replace(record, data=data), 60)
     client.app = make_client(
         {
             "whole": lambda s: dict(s),

@@ -5,7 +5,14 @@ import re
 import pytest
 
 from sesh.core import ConfigurationError
-from sesh.core.tokens import TokenCodec, new_id, secret_list, short_hash, store_key
+from sesh.core.tokens import (
+    TokenCodec,
+    Verified,
+    new_id,
+    secret_list,
+    short_hash,
+    store_key,
+)
 
 NOW = 1_800_000_000.0
 SECRET = "s" * 32
@@ -71,7 +78,7 @@ class TestSigned:
         value = codec.dump(session_id, NOW + 60.5)
         assert value.split(".")[:2] == [session_id, str(int(NOW) + 61)]
         verified = codec.load(value.encode(), NOW)
-        assert verified == (session_id, False)
+        assert verified == Verified(session_id, False)
 
     def test_expired_values_are_refused(self) -> None:
         codec = TokenCodec(SECRET)
@@ -107,9 +114,9 @@ class TestSigned:
         session_id = new_id()
         old_value = TokenCodec(OLD).dump(session_id, NOW + 60).encode()
         codec = TokenCodec([SECRET, OLD])
-        assert codec.load(old_value, NOW) == (session_id, True)
+        assert codec.load(old_value, NOW) == Verified(session_id, True)
         new_value = codec.dump(session_id, NOW + 60).encode()
-        assert TokenCodec(SECRET).load(new_value, NOW) == (session_id, False)
+        assert TokenCodec(SECRET).load(new_value, NOW) == Verified(session_id, False)
 
 
 @pytest.mark.parametrize(

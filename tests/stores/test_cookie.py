@@ -13,7 +13,7 @@ import pytest
 from sesh.core import ConfigurationError, Session, SessionDataError, SessionMiddleware
 from sesh.core.engine import MAX_SET_COOKIE
 from sesh.core.errors import SessionTooLarge
-from sesh.core.store import Meta, Record, encode_meta
+from sesh.core.store import Meta, Record, Unsealed, encode_meta
 from sesh.core.tokens import TokenCodec, new_id
 from sesh.stores.cookie import CookieStore
 
@@ -315,7 +315,7 @@ def test_a_record_round_trips_through_seal_and_unseal() -> None:
     store = CookieStore(KEY)
     record = Record({"a": b"\x01", "b": b"\xa1x"}, encode_meta(Meta(1.0, 2.0, 1.0, False)))
     unsealed = store.unseal(store.seal("id-1", record).encode())
-    assert unsealed == ("id-1", record, False)
+    assert unsealed == Unsealed("id-1", record, False)
 
 
 async def test_session_objects_see_cookie_sessions_as_stored(clock: FakeClock) -> None:
