@@ -53,8 +53,8 @@ class SessionMiddleware:
             await self.app(scope, receive, send)
             return
         engine = self.engine
-        existing = scope.get(engine.scope_key)
-        if existing is not None:
+        # `in` first: no method call on the path of every request.
+        if engine.scope_key in scope and (existing := scope[engine.scope_key]) is not None:
             if isinstance(existing, Session):  # the same middleware stacked twice
                 await self.app(scope, receive, send)
                 return

@@ -54,8 +54,9 @@ class Session(MutableMapping[str, Any]):
     list, dict, datetime, ...); tuples and sets come back as lists.
     """
 
-    # Defaults live on the class, so that a session nobody touches (most requests) costs
-    # two attribute writes; its containers are made on first use, in _data().
+    # Defaults live on the class; __init__ sets again those that every request reads,
+    # because reading a class default through an instance costs several times a write.
+    # A session's containers are made on first use, in _data().
     accessed = False
     unavailable = False
     """True when the store could not be reached (``on_store_error="continue"``): the
@@ -88,6 +89,14 @@ class Session(MutableMapping[str, Any]):
     def __init__(self, engine: SessionEngine, secure: bool = False) -> None:
         self._engine = engine
         self._secure = secure
+        self.accessed = False
+        self.phase = OPEN
+        self.set_cookie = None
+        self._loaded = False
+        self._pending = None
+        self._drop = None
+        self._resign = False
+        self._touch_due = False
 
     def _restore(
         self,
