@@ -439,7 +439,7 @@ class SessionEngine:
 
     def _persist_in_cookie(self, session: Session) -> None:
         """The client-side store: every change rewrites the whole cookie."""
-        assert self.client is not None
+        client: ClientStore = self.client  # type: ignore[assignment]  # checked by the caller
         changed, removed = session._changes()
         if not (
             changed
@@ -471,7 +471,7 @@ class SessionEngine:
             session._key = None
             self._expire_cookie(session, now, late=False)
             return
-        value = self.client.seal(session.id, Record(data, self._meta(session)))
+        value = client.seal(session.id, Record(data, self._meta(session)))
         self._set_cookie(session, now, value)
         session._key = _IN_COOKIE
         session._written(changed)

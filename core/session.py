@@ -358,15 +358,9 @@ class Session(MutableMapping[str, Any]):
 
     def _dirty(self) -> bool:
         """Whether a commit could have anything to do (cheap: no encoding)."""
-        return bool(
-            self._changed
-            or self._removed
-            or self._read  # mutable values handed out: only encoding them tells
-            or self._drop is not None
-            or self._expiry_changed
-            or self._touch_due
-            or self._resign
-        )
+        if self._changed or self._removed or self._read:  # _read: mutable values handed
+            return True  # out, which only encoding them can tell
+        return self._drop is not None or self._expiry_changed or self._touch_due or self._resign
 
     def _changes(self) -> tuple[dict[str, bytes], set[str]]:
         """The fields to write (encoded) and to remove, in-place changes included."""
@@ -382,10 +376,11 @@ class Session(MutableMapping[str, Any]):
 
     def _written(self, changed: dict[str, bytes]) -> None:
         """Make the state just written the new baseline."""
-        for key in self._removed:
-            self._raw.pop(key, None)
+        if self._removed:
+            for key in self._removed:
+                self._raw.pop(key, None)
+            self._removed = set()
         self._raw.update(changed)
         self._changed.clear()
-        self._removed = set()
         self._expiry_changed = False
         self._touch_due = False
