@@ -90,6 +90,7 @@ class Session(MutableMapping[str, Any]):
         self._engine = engine
         self._secure = secure
         self.accessed = False
+        self.unavailable = False
         self.phase = OPEN
         self.set_cookie = None
         self._loaded = False

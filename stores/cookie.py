@@ -9,8 +9,10 @@ end the session everywhere, or when sessions grow past a few kilobytes.
 The cookie value is ``<base64 body>.<tag>``: the tag (a 128-bit keyed-BLAKE2b
 :class:`~sesh.core.signing.KeyedTags` tag, its key derived from the secret and the salt) is
 checked before anything is decoded.
-The body is a format byte, then MessagePack of ``[id, meta, {key: encoded value}]``
-(raw deflate when that is shorter), or with encryption an AES-GCM box of it. Encrypted
+The body is MessagePack of ``[id, meta, {key: encoded value}]`` as it is; or a format
+byte, then that MessagePack in raw deflate (when shorter), or with encryption an AES-GCM
+box of it. The MessagePack starts with 0x93 (an array of three), which is no format byte,
+so a plain body needs no byte of its own, and is decoded without being copied. Encrypted
 bodies are never compressed: compressing attacker-chosen data next to secrets would let
 their length leak the secrets.
 """
@@ -30,7 +32,8 @@ from sesh.core.signing import KeyedTags
 from sesh.core.store import Record, Unsealed
 from sesh.core.tokens import SecretKeys, secret_list
 
-_PLAIN, _DEFLATE, _SEALED = 0, 1, 2
+_PLAIN, _DEFLATE, _SEALED = 0x93, 1, 2  # _PLAIN: the MessagePack array's own first byte
+_DEFLATE_BYTE, _SEALED_BYTE = b"\x01", b"\x02"
 _COMPRESS_ABOVE = 128  # bytes of MessagePack below which compression never pays
 # Raw deflate, a 4 KiB window (a cookie is no longer) and small hash tables: setting up
 # zlib's default 32 KiB window and tables cost more than compressing a cookie's worth.
@@ -68,11 +71,9 @@ class CookieStore:
         body = _encode((session_id, record.meta, record.data))
         if self._ciphers is not None:
             nonce = os.urandom(_NONCE)
-            body = bytes((_SEALED,)) + nonce + self._ciphers[0].encrypt(nonce, body, self._aad)
+            body = _SEALED_BYTE + nonce + self._ciphers[0].encrypt(nonce, body, self._aad)
         elif len(body) > _COMPRESS_ABOVE and len(packed := _deflate(body)) < len(body):
-            body = bytes((_DEFLATE,)) + packed
-        else:
-            body = bytes((_PLAIN,)) + body
+            body = _DEFLATE_BYTE + packed
         # Standard base64 with its padding: every character of it may appear in a cookie
         # value (RFC 6265), and it is one C call each way where the URL-safe form takes four.
         encoded = b2a_base64(body, newline=False)
@@ -86,15 +87,15 @@ class CookieStore:
         resign = index > 0
         try:
             body = a2b_base64(signed)  # authentic (the tag matched), so only we encoded it
-            kind, body = body[0], body[1:]
+            kind = body[0]
             if self._ciphers is not None:
                 if kind != _SEALED:
                     return None  # with encryption on, a plain cookie is never accepted
-                body, old_key = self._open_box(body)
+                body, old_key = self._open_box(body[1:])
                 resign = resign or old_key
             elif kind == _DEFLATE:
                 inflater = zlib.decompressobj(-15)  # raw deflate, any window
-                body = inflater.decompress(body, _MAX_INFLATED)
+                body = inflater.decompress(body[1:], _MAX_INFLATED)
                 if inflater.unconsumed_tail or not inflater.eof:
                     return None
             elif kind != _PLAIN:
