@@ -21,9 +21,12 @@ from .signing import KeyedTags
 
 MIN_SECRET_BYTES = 32
 _ID = re.compile(rb"[A-Za-z0-9_-]{43}")
-# What an id may hold, for bytes.translate(None, ...): deleting it leaves nothing of an id,
-# one C call where the regex costs half as much again.
-_ID_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"
+# The id check of every request, without the regex: translating maps each character an id
+# may hold to "a" and any other to "!", so only an id becomes _ID_SHAPE. One table lookup
+# per byte; the regex costs twice as much.
+_ID_CHARS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+_ID_TABLE = bytes(0x61 if byte in _ID_CHARS else 0x21 for byte in range(256))
+_ID_SHAPE = b"a" * 43
 _STORE_KEY = blake2b(digest_size=24, person=b"sesh.store")  # copied per use, as in KeyedTags
 
 SecretKeys = str | bytes | Sequence[str | bytes]
@@ -104,7 +107,7 @@ class TokenCodec:
         if len(value) > self.max_length:
             return None
         if self._tags is None:
-            if len(value) != 43 or value.translate(None, _ID_ALPHABET):
+            if value.translate(_ID_TABLE) != _ID_SHAPE:  # the length is checked with it
                 return None
             return Verified(value.decode("ascii"), False)
         # Nothing is parsed before the tag is checked: a valid tag covers the id and the
