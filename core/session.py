@@ -13,9 +13,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Iterator, KeysView, MutableMapping
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import msgspec
 
@@ -80,9 +80,10 @@ class Session(MutableMapping[str, Any]):
     # since, has not been decoded yet.
     _values: dict[str, Any]
     _settled = False  # every stored value decoded (or dropped as corrupt)
-    _changed: dict[str, None]  # an ordered set: keys keep their order
-    _removed: set[str]
-    _read: set[str]  # keys whose mutable values were handed out
+    # Ordered sets, as dicts: keys keep their order, and {} is made without a call.
+    _changed: dict[str, None]
+    _removed: dict[str, None]
+    _read: dict[str, None]  # keys whose mutable values were handed out
     _deadline: float
     _touched_at: float
 
@@ -117,8 +118,8 @@ class Session(MutableMapping[str, Any]):
         self._values = raw.copy()  # values replace their encodings as they are read
         self._settled = not raw
         self._changed = {}
-        self._removed = set()
-        self._read = set()
+        self._removed = {}
+        self._read = {}
         self._expiry_changed = False
         self._created_at = created_at
         self._deadline = deadline
@@ -160,10 +161,13 @@ class Session(MutableMapping[str, Any]):
             value = self._data()[key]
         if type(value) not in _IMMUTABLE:
             if value is self._raw.get(key) and key not in self._changed:  # _undecoded, inline
-                value = self._stored(key)
+                try:  # _stored(), inline: value is the stored bytes
+                    value = self._values[key] = _decode(value)  # type: ignore[arg-type]
+                except (msgspec.DecodeError, RecursionError):
+                    self._corrupt(key)
                 if type(value) in _IMMUTABLE:
                     return value
-            self._read.add(key)
+            self._read[key] = None
         return value
 
     def _undecoded(self, key: object, value: Any) -> bool:
@@ -177,14 +181,18 @@ class Session(MutableMapping[str, Any]):
         try:
             value = self._values[key] = _decode(self._raw[key])
         except (msgspec.DecodeError, RecursionError):
-            logger.warning(
-                "stored session value is corrupt; its key was dropped (%s)",
-                short_hash(self._key or ""),
-            )
-            del self._values[key]
-            self._removed.add(key)
-            raise KeyError(key) from None
+            self._corrupt(key)
         return value
+
+    def _corrupt(self, key: str) -> NoReturn:
+        """Drop a stored value that does not decode, and read it as absent."""
+        logger.warning(
+            "stored session value is corrupt; its key was dropped (%s)",
+            short_hash(self._key or ""),
+        )
+        del self._values[key]
+        self._removed[key] = None
+        raise KeyError(key) from None
 
     def _settle(self) -> dict[str, Any]:
         """The values, every stored one decoded: iteration, ``len`` and ``in`` see the
@@ -210,14 +218,14 @@ class Session(MutableMapping[str, Any]):
             raise TypeError(f"session keys must be str, not {type(key).__name__}")
         self._writable()[key] = value
         self._changed[key] = None
-        self._removed.discard(key)
+        self._removed.pop(key, None)
 
     def __delitem__(self, key: str) -> None:
         del self._writable()[key]
         self._changed.pop(key, None)
-        self._read.discard(key)
+        self._read.pop(key, None)
         if key in self._raw:
-            self._removed.add(key)
+            self._removed[key] = None
 
     def __contains__(self, key: object) -> bool:
         values = self._data()
@@ -241,7 +249,7 @@ class Session(MutableMapping[str, Any]):
         self._writable().clear()
         self._changed.clear()
         self._read.clear()
-        self._removed.update(self._raw)
+        self._removed.update(dict.fromkeys(self._raw))
 
     def __repr__(self) -> str:
         # Never the id or the data: reprs end up in logs and tracebacks.
@@ -363,7 +371,7 @@ class Session(MutableMapping[str, Any]):
             return True  # out, which only encoding them can tell
         return self._drop is not None or self._expiry_changed or self._touch_due or self._resign
 
-    def _changes(self) -> tuple[dict[str, bytes], set[str]]:
+    def _changes(self) -> tuple[dict[str, bytes], KeysView[str]]:
         """The fields to write (encoded) and to remove, in-place changes included."""
         changed = {}
         for key in self._changed:
@@ -373,14 +381,14 @@ class Session(MutableMapping[str, Any]):
                 encoded = encode_value(key, self._values[key])
                 if encoded != self._raw.get(key):
                     changed[key] = encoded
-        return changed, self._removed
+        return changed, self._removed.keys()
 
     def _written(self, changed: dict[str, bytes]) -> None:
         """Make the state just written the new baseline."""
         if self._removed:
             for key in self._removed:
                 self._raw.pop(key, None)
-            self._removed = set()
+            self._removed = {}
         self._raw.update(changed)
         self._changed.clear()
         self._expiry_changed = False
