@@ -164,7 +164,8 @@ class SessionEngine:
         ``await load(session)`` (the middleware does it unless ``autoload=False``).
         """
         session = Session(self, scope.get("scheme") in _SECURE_SCHEMES)
-        values = read_values(scope.get("headers", ()), self.cookie.pattern)
+        # scope["headers"]: the ASGI spec requires it in http and websocket scopes.
+        values = read_values(scope["headers"], self.cookie.pattern)
         if not values:
             if values is None:
                 logger.info("session cookie ignored: the cookie headers exceed the size limit")
