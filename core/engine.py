@@ -190,7 +190,8 @@ class SessionEngine:
             _rejected(values[0])
         if unsealed is not None:
             self._accept(session, unsealed.session_id, _IN_COOKIE, unsealed.record, now)
-            session._resign = session._key is not None and unsealed.resign
+            if unsealed.resign:  # an older key: rewrite the cookie, if it was accepted
+                session._resign = session._key is not None
         return session
 
     def wants_load(self, session: Session) -> bool:
