@@ -16,7 +16,7 @@ Every operation must be atomic on its own, and in a networked store should be on
 * every write sets the record's time to live to ``ttl`` seconds (always > 0): no record is
   ever kept without one.
 
-The test suite in ``tests/stores/contract.py`` checks all of this; run it against a new store.
+The test suite in ``tests/support/contract.py`` checks all of this; run it against a new store.
 """
 
 from __future__ import annotations
