@@ -6,8 +6,12 @@ machine cannot move the figure. Needs valgrind (Debian's package). Two workloads
 ASGI app around sesh alone, or one cell of the benchmark (a system of scenarios.py, in its
 framework, exactly as inprocess.py times it).
 
-    .venv/bin/python benchmarks/instructions.py [bare|memory|cookie] [s1|s3|s4]
+    .venv/bin/python benchmarks/instructions.py [bare|floor|memory|cookie] [s1|s3|s4]
     .venv/bin/python benchmarks/instructions.py --cell "sesh memory" s3
+
+``floor`` is the least a session middleware can be: it wraps ``send`` and puts an empty
+dict in ``scope["session"]``, nothing more. What it adds to ``bare`` is spent before any
+session logic runs (the s1 target's budget has to cover it).
 """
 
 from __future__ import annotations
@@ -44,7 +48,20 @@ async def workload(system: str, scenario: str, requests: int) -> None:
 
         if system == "bare":
             return endpoint
+        if system == "floor":
+            return floor(endpoint)
         return SessionMiddleware(endpoint, store=store, secret_key=SECRET)
+
+    def floor(inner: Any) -> Any:
+        async def middleware(scope: Scope, receive: Any, send: Any) -> None:
+            scope["session"] = {}
+
+            def send_through(message: Message) -> Any:
+                return send(message)
+
+            await inner(scope, receive, send_through)
+
+        return middleware
 
     sent: list[Message] = []
 
@@ -60,7 +77,7 @@ async def workload(system: str, scenario: str, requests: int) -> None:
     headers = [(b"host", b"localhost")]
     if scenario != "s1":
         cookie = b"session=" + b"x" * 100
-        if system != "bare":
+        if system not in ("bare", "floor"):
             login = app(lambda s: s.update(user="ada", theme="dark", visits=3))
             await login({"type": "http", "headers": []}, receive, keep)
             [value] = [v for k, v in sent[0]["headers"] if k == b"set-cookie"]
