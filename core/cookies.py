@@ -122,9 +122,9 @@ class CookieSpec:
 
     def set_cookie(self, value: str, max_age: int | None, secure_scheme: bool) -> bytes:
         """The ``Set-Cookie`` value that stores ``value``; ``max_age=None`` is a browser session."""
-        if max_age is None:
-            return f"{self.name}={value}{self._attributes[secure_scheme]}".encode("latin-1")
         attributes = self._attributes[secure_scheme]
+        if max_age is None:
+            return f"{self.name}={value}{attributes}".encode("latin-1")
         return f"{self.name}={value}; Max-Age={max_age}{attributes}".encode("latin-1")
 
     def delete_cookie(self, secure_scheme: bool) -> bytes:

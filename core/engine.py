@@ -174,10 +174,10 @@ class SessionEngine:
         # One value is the common case: checked here, without _one_valid's bookkeeping.
         if self.client is None:
             tokens = self.tokens
-            now = self.clock() - self.leeway if tokens.signed else 0.0  # bare ids: no time
+            lenient = self.clock() - self.leeway if tokens.signed else 0.0  # bare ids: no time
             if len(values) > 1:
-                verified = _one_valid(values, tokens.load, now)
-            elif (verified := tokens.load(values[0], now)) is None:
+                verified = _one_valid(values, tokens.load, lenient)
+            elif (verified := tokens.load(values[0], lenient)) is None:
                 _rejected(values[0])
             if verified is not None:
                 session._pending = verified.session_id

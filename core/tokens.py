@@ -9,7 +9,6 @@ before any store round trip.
 from __future__ import annotations
 
 import math
-import re
 import secrets
 from collections.abc import Sequence
 from hashlib import blake2b
@@ -20,10 +19,9 @@ from .errors import ConfigurationError
 from .signing import KeyedTags
 
 MIN_SECRET_BYTES = 32
-_ID = re.compile(rb"[A-Za-z0-9_-]{43}")
-# The id check of every request, without the regex: translating maps each character an id
-# may hold to "a" and any other to "!", so only an id becomes _ID_SHAPE. One table lookup
-# per byte; the regex costs twice as much.
+# The shape of an id, checked without a regex: translating maps each character an id may
+# hold to "a" and any other to "!", so only an id becomes _ID_SHAPE. One table lookup per
+# byte, where a regex costs twice as much on every request.
 _ID_CHARS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
 _ID_TABLE = bytes(0x61 if byte in _ID_CHARS else 0x21 for byte in range(256))
 _ID_SHAPE = b"a" * 43
@@ -39,7 +37,11 @@ def new_id() -> str:
 
 def is_session_id(value: object) -> bool:
     """Whether ``value`` has the shape of an id we issue (43 URL-safe characters)."""
-    return isinstance(value, str) and value.isascii() and _ID.fullmatch(value.encode()) is not None
+    return (
+        isinstance(value, str)
+        and value.isascii()
+        and value.encode().translate(_ID_TABLE) == _ID_SHAPE
+    )
 
 
 def store_key(session_id: str) -> str:

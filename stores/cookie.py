@@ -33,7 +33,7 @@ from sesh.core.store import Record, Unsealed
 from sesh.core.tokens import SecretKeys, secret_list
 
 _PLAIN, _DEFLATE, _SEALED = 0x93, 1, 2  # _PLAIN: the MessagePack array's own first byte
-_DEFLATE_BYTE, _SEALED_BYTE = b"\x01", b"\x02"
+_DEFLATE_BYTE, _SEALED_BYTE = bytes((_DEFLATE,)), bytes((_SEALED,))
 _COMPRESS_ABOVE = 128  # bytes of MessagePack below which compression never pays
 # Raw deflate, a 4 KiB window (a cookie is no longer) and small hash tables: setting up
 # zlib's default 32 KiB window and tables cost more than compressing a cookie's worth.
