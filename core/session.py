@@ -54,22 +54,24 @@ class Session(MutableMapping[str, Any]):
     list, dict, datetime, ...); tuples and sets come back as lists.
     """
 
-    # Defaults live on the class; __init__ sets again those that every request reads,
-    # because reading a class default through an instance costs several times a write.
-    # A session's containers are made on first use, in _data().
-    accessed = False
-    unavailable = False
+    # Set in __init__, because every request reads them: reading a default that lives on
+    # the class, through an instance, costs several times writing it.
+    accessed: bool
+    unavailable: bool
     """True when the store could not be reached (``on_store_error="continue"``): the
     session is then empty and read-only."""
-    phase = OPEN
-    set_cookie: bytes | None = None  # a Set-Cookie value waiting for the response
-    _loaded = False  # False: no state yet, or a record is waiting to be loaded (_pending)
-    _pending: str | None = None  # a verified id whose record is not loaded yet
+    phase: int
+    set_cookie: bytes | None  # a Set-Cookie value waiting for the response
+    _loaded: bool  # False: no state yet, or a record is waiting to be loaded (_pending)
+    _pending: str | None  # a verified id whose record is not loaded yet
+    _drop: str | None  # store key of a record to delete at commit
+    _resign: bool  # the client's cookie must be rewritten (rotation, new expiry)
+    _touch_due: bool
+
+    # Rarer state keeps its default on the class, and its containers are made on first
+    # use (in _data()): a session nobody touches never writes them.
     _client_cookie = False  # the request carried a value under our cookie name
-    _drop: str | None = None  # store key of a record to delete at commit
     _regenerated = False
-    _resign = False  # the client's cookie must be rewritten (rotation, new expiry)
-    _touch_due = False
 
     _id: str | None = None
     _key: str | None = None  # the store key of the record this session was loaded from
