@@ -276,13 +276,12 @@ class SessionEngine:
         Raises :class:`StoreUnavailable` when the store is unreachable and
         ``on_store_error="fail"``: the integration answers 503 instead of the app's response.
         """
-        if session._loaded and session._dirty():
-            try:
-                await self.persist(session)
-            except StoreUnavailable:
-                session.phase = ABANDONED
-                self._outage(session, "saving")
-                return _NO_HEADERS
+        try:  # begin_response() found changes: no second look before persist()'s own
+            await self.persist(session)
+        except StoreUnavailable:
+            session.phase = ABANDONED
+            self._outage(session, "saving")
+            return _NO_HEADERS
         return self._headers(session, vary)
 
     @staticmethod

@@ -25,6 +25,7 @@ MIN_SECRET_BYTES = 32
 _ID_CHARS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
 _ID_TABLE = bytes(0x61 if byte in _ID_CHARS else 0x21 for byte in range(256))
 _ID_SHAPE = b"a" * 43
+_MAX_SIGNED = 43 + 1 + 12 + 1 + KeyedTags.LENGTH  # id, ".", deadline (12 digits), ".", tag
 _STORE_KEY = blake2b(digest_size=24, person=b"sesh.store")  # copied per use, as in KeyedTags
 
 SecretKeys = str | bytes | Sequence[str | bytes]
@@ -89,13 +90,12 @@ class Verified(msgspec.Struct, frozen=True):
 class TokenCodec:
     """Turns session ids into cookie values and back, signed when secrets are given."""
 
-    __slots__ = ("_tags", "max_length", "signed")
+    __slots__ = ("_tags", "signed")
 
     def __init__(self, secret_key: SecretKeys | None = None) -> None:
         self._tags = None if secret_key is None else KeyedTags(secret_list(secret_key), b"sesh.id")
         self.signed = self._tags is not None
         """Whether values carry a deadline: only then does :meth:`load` look at ``now``."""
-        self.max_length = 43 if self._tags is None else 43 + 1 + 12 + 1 + KeyedTags.LENGTH
 
     def dump(self, session_id: str, deadline: float) -> str:
         """The cookie value for ``session_id``; ``deadline`` is its absolute expiry (epoch s)."""
@@ -106,12 +106,12 @@ class TokenCodec:
 
     def load(self, value: bytes, now: float) -> Verified | None:
         """The id in ``value`` if it is one we issued and has not expired, else ``None``."""
-        if len(value) > self.max_length:
-            return None
         if self._tags is None:
             if value.translate(_ID_TABLE) != _ID_SHAPE:  # the length is checked with it
                 return None
             return Verified(value.decode("ascii"), False)
+        if len(value) > _MAX_SIGNED:  # no hashing for what cannot be one of ours
+            return None
         # Nothing is parsed before the tag is checked: a valid tag covers the id and the
         # deadline, which are then exactly as dump() wrote them.
         body, _, tag = value.rpartition(b".")
