@@ -63,9 +63,9 @@ class KeyedTags:
             for secret in secrets
         ]
 
-    def tag(self, data: bytes, index: int = 0) -> bytes:
-        """The tag of ``data`` under the ``index``-th secret."""
-        state = self._states[index].copy()
+    def tag(self, data: bytes) -> bytes:
+        """The tag of ``data`` under the newest secret (older ones only verify)."""
+        state = self._states[0].copy()
         state.update(data)
         return hexlify(state.digest())
 
