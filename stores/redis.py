@@ -8,7 +8,8 @@ scripts called by hash (``EVALSHA``, loaded again if the server lost them) that 
 if absent, update only if present, and set the TTL in the same step. Each script touches
 one key, so all of it works unchanged on a Redis Cluster.
 
-Every call runs under a deadline (``timeout``), whatever the client's own retry settings;
+Every call runs under a deadline (``timeout``), whatever the client's own retry settings
+(a client built from a URL gets no socket timeout of its own: the deadline is the one bound);
 an unreachable server raises :class:`~sesh.core.errors.StoreUnavailable`, and the engine
 applies the outage policy.
 """
@@ -107,8 +108,9 @@ class RedisStore:
         if not isinstance(prefix, str):
             raise ConfigurationError(f"prefix must be a str: {prefix!r}")
         if isinstance(client, str):
-            # The deadline is ours; these keep a dead socket from outliving it.
-            client = Redis.from_url(client, socket_timeout=timeout, socket_connect_timeout=timeout)
+            # Our deadline bounds every call, so redis-py's own read and write timeouts
+            # (a timer each, and a task per write) would only repeat it.
+            client = Redis.from_url(client, socket_timeout=None, socket_connect_timeout=timeout)
         elif not isinstance(client, Redis | RedisCluster):
             raise ConfigurationError(
                 "client must be a redis:// URL or a redis.asyncio Redis or RedisCluster, "

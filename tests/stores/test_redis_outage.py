@@ -50,11 +50,19 @@ async def test_a_killed_server_gives_503_and_its_return_restores_sessions(
     await store.aclose()
 
 
+@pytest.mark.parametrize("made_from", ["url", "client without socket timeouts"])
 async def test_a_stalled_server_is_cut_off_by_the_deadline(
-    private_redis: RedisServer, clock: FakeClock
+    private_redis: RedisServer, clock: FakeClock, made_from: str
 ) -> None:
-    # A client with redis-py's defaults (no socket timeouts): only our deadline protects us.
-    store = RedisStore(Redis(port=private_redis.port), timeout=DEADLINE)
+    # Neither client has a socket timeout of its own (a URL-built one leaves timing to the
+    # deadline): only our deadline protects us, and the stalled connection must be dropped,
+    # never reused with its late reply still to come.
+    client = (
+        private_redis.url
+        if made_from == "url"
+        else Redis(port=private_redis.port, socket_timeout=None)
+    )
+    store = RedisStore(client, timeout=DEADLINE)
     browser = Client(None)  # each visit() gives it its app
     assert (await visit(browser, store, clock)).text == "1"
 
