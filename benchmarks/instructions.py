@@ -8,6 +8,7 @@ framework, exactly as inprocess.py times it).
 
     .venv/bin/python benchmarks/instructions.py [bare|floor|memory|cookie] [s1|s3|s4]
     .venv/bin/python benchmarks/instructions.py --cell "sesh memory" s3
+    .venv/bin/python benchmarks/instructions.py --cell "sesh redis" s4 redis://127.0.0.1:6379
 
 ``floor`` is the least a session middleware can be: it wraps ``send`` and puts an empty
 dict in ``scope["session"]``, nothing more. What it adds to ``bare`` is spent before any
@@ -23,12 +24,15 @@ import subprocess
 import sys
 from typing import Any
 
+from redis.asyncio import Redis
+
 from sesh.core import SessionMiddleware
 from sesh.core.types import Message, Scope
 from sesh.stores.cookie import CookieStore
 from sesh.stores.memory import MemoryStore
 
 SECRET = "benchmark-secret-benchmark-secret-0123456789"  # noqa: S105
+NO_REDIS = "redis://127.0.0.1:1"  # where the cells that use no Redis point their clients
 ACTIONS: dict[str, Any] = {
     "s1": lambda session: None,
     "s3": lambda session: session["user"],
@@ -89,21 +93,28 @@ async def workload(system: str, scenario: str, requests: int) -> None:
         await measured(dict(scope), receive, drop)
 
 
-async def cell_workload(system: str, scenario: str, requests: int) -> None:
+async def cell_workload(system: str, scenario: str, requests: int, redis_url: str) -> None:
     import inprocess
     from scenarios import systems
 
-    # Nothing connects to Redis here: a cell of another system never uses these clients.
-    [chosen] = [s for s in systems("redis://127.0.0.1:1", "unused:") if s.name == system]
+    # Only a Redis cell connects: the clients of every other system stay unused. Its keys
+    # are this process's own, and go when it is done.
+    prefix = f"bench:counted:{os.getpid()}:"
+    [chosen] = [s for s in systems(redis_url, prefix) if s.name == system]
     [cell] = await inprocess.cells([chosen], [scenario])
     await cell.check()
     await cell.time(requests)
+    if chosen.redis:
+        client = Redis.from_url(redis_url)
+        async for key in client.scan_iter(match=prefix + "*"):
+            await client.delete(key)
+        await client.aclose()
 
 
-def count(mode: str, system: str, scenario: str, requests: int) -> int:
+def count(mode: str, system: str, scenario: str, requests: int, redis_url: str) -> int:
     result = subprocess.run(
         ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
-         sys.executable, __file__, mode, system, scenario, str(requests)],
+         sys.executable, __file__, mode, system, scenario, str(requests), redis_url],
         capture_output=True, text=True, check=True,
         env={**os.environ, "PYTHONHASHSEED": "0"},  # the same dict layouts every run
     )  # fmt: skip
@@ -112,21 +123,29 @@ def count(mode: str, system: str, scenario: str, requests: int) -> int:
     return int(found[1])
 
 
-def per_request(system: str, scenario: str, cell: bool = False, requests: int = 600) -> int:
-    """Instructions per request, from the difference of two runs (a third and all)."""
+def per_request(
+    system: str,
+    scenario: str,
+    cell: bool = False,
+    requests: int = 600,
+    redis_url: str = NO_REDIS,
+) -> int:
+    """Instructions per request, from the difference of two runs (a third and all). Only
+    this process is counted: for a Redis cell, what the client spends, not the server."""
     mode = "--run-cell" if cell else "--run"
-    low = count(mode, system, scenario, requests // 3)
-    return (count(mode, system, scenario, requests) - low) // (requests - requests // 3)
+    low = count(mode, system, scenario, requests // 3, redis_url)
+    return (count(mode, system, scenario, requests, redis_url) - low) // (requests - requests // 3)
 
 
 if __name__ == "__main__":
     if sys.argv[1] == "--run":
         asyncio.run(workload(sys.argv[2], sys.argv[3], int(sys.argv[4])))
     elif sys.argv[1] == "--run-cell":
-        asyncio.run(cell_workload(sys.argv[2], sys.argv[3], int(sys.argv[4])))
+        asyncio.run(cell_workload(sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]))
     elif sys.argv[1] == "--cell":
-        system, scenario = sys.argv[2], sys.argv[3]
-        print(f"{system} {scenario}: {per_request(system, scenario, cell=True)} instructions")
+        system, scenario, *url = sys.argv[2:]
+        counted = per_request(system, scenario, cell=True, redis_url=url[0] if url else NO_REDIS)
+        print(f"{system} {scenario}: {counted} instructions")
     else:
         system, scenario = sys.argv[1], sys.argv[2]
         print(f"{system} {scenario}: {per_request(system, scenario)} instructions per request")

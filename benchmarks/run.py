@@ -87,6 +87,7 @@ IN_PROCESS_TARGETS = [
     ("MemoryStore s3, added cost vs starsessions memory", "sesh memory", "starsessions memory",
      "s3", 0.25),
 ]  # fmt: skip
+REDIS_TARGETS = [("s3", 0.50), ("s4", 0.85)]  # added cost, a share of starsessions redis's
 Counts = dict[tuple[str, str], int]  # instructions per request, by (system, scenario)
 
 
@@ -96,16 +97,31 @@ def instruction_cells() -> set[tuple[str, str]]:
         cells |= {(ours, scenario), ("bare Starlette", scenario)}
         if peer:
             cells.add((peer, scenario))
+    for scenario, _ in REDIS_TARGETS:
+        cells |= {(name, scenario) for name in ("sesh redis", "starsessions redis")}
+        cells.add(("bare Starlette", scenario))
     return cells
 
 
-def count_instructions() -> Counts:
-    """Instructions per request of every cell the in-process targets compare (callgrind;
-    two cells at a time, one per core: counts do not depend on what else runs)."""
+def count_instructions(redis_url: str) -> Counts:
+    """Instructions per request of every cell the targets compare (callgrind; two cells at
+    a time, one per core: counts do not depend on what else runs). For the Redis cells,
+    what the client spends: the wait for the server is not an instruction of ours."""
     cells = sorted(instruction_cells())
+
+    def count(key: tuple[str, str]) -> int:
+        return instructions.per_request(*key, cell=True, redis_url=redis_url)
+
     with ThreadPoolExecutor(max_workers=2) as pool:
-        counts = pool.map(lambda key: instructions.per_request(key[0], key[1], cell=True), cells)
-        return dict(zip(cells, counts, strict=True))
+        return dict(zip(cells, pool.map(count, cells), strict=True))
+
+
+def counted_share(counts: Counts, ours: str, peer: str, scenario: str) -> tuple[float, int]:
+    """What ``ours`` adds to bare Starlette in instructions as a share of what ``peer``
+    adds, and the instructions it adds."""
+    bare = counts["bare Starlette", scenario]
+    mine = counts[ours, scenario] - bare
+    return mine / (counts[peer, scenario] - bare), mine
 
 
 def http_share(http: dict[str, list[float]], system: str) -> float:
@@ -131,12 +147,12 @@ def targets(timings: Timings, by: dict[str, Any], counts: Counts | None, trips: 
         met = value <= limit
         by_count = "-"
         if counts is not None:
-            bare = counts["bare Starlette", scenario]
-            mine = counts[system, scenario] - bare
             if peer:
-                counted = mine / (counts[peer, scenario] - bare)
+                counted, mine = counted_share(counts, system, peer, scenario)
                 by_count = f"{counted:.0%} ({mine / 1000:.1f}k instructions)"
             else:  # in µs at the bare app's own rate of instructions per µs
+                bare = counts["bare Starlette", scenario]
+                mine = counts[system, scenario] - bare
                 counted = mine * statistics.median(timings["bare Starlette", scenario]) / bare
                 by_count = f"{counted * 1e6:.2f} µs ({mine / 1000:.1f}k instructions)"
             met = met and counted <= limit  # a verdict needs both measures to agree
@@ -146,10 +162,15 @@ def targets(timings: Timings, by: dict[str, Any], counts: Counts | None, trips: 
     got = {s: sum(ours[s].values()) for s in wanted}
     rows.append(["RedisStore round trips s1/s2/s3/s4", "0/1/1/2",
                  "/".join(f"{got[s]:g}" for s in wanted), "-", check(got == wanted)])  # fmt: skip
-    for scenario, limit in (("s3", 0.50), ("s4", 0.85)):
+    for scenario, limit in REDIS_TARGETS:
         value = share(timings, by, "sesh redis", "starsessions redis", scenario)
+        met, by_count = value <= limit, "-"
+        if counts is not None:
+            counted, mine = counted_share(counts, "sesh redis", "starsessions redis", scenario)
+            by_count = f"{counted:.0%} ({mine / 1000:.0f}k client instructions)"
+            met = met and counted <= limit
         rows.append([f"RedisStore {scenario}, added cost vs starsessions redis", f"<= {limit:.0%}",
-                     f"{value:.0%}", "-", check(value <= limit)])  # fmt: skip
+                     f"{value:.0%}", by_count, check(met)])  # fmt: skip
     value = http_share(http, "sesh cookie")
     rows.append(["HTTP s3 with CookieStore, requests/s vs bare Starlette", ">= 0.80",
                  f"{value:.2f}", "-", check(value >= 0.8)])  # fmt: skip
@@ -170,7 +191,9 @@ def commandstats(server: RedisServer) -> Callable[[], dict[str, int]]:
 
 async def main(arguments: argparse.Namespace) -> str:
     with tempfile.TemporaryDirectory() as directory:
-        redis = RedisServer(Path(directory))
+        # As Redis is usually run: a sync to disk before each reply would cost every write
+        # a quarter of a millisecond here, the same for each library, and hide what they add.
+        redis = RedisServer(Path(directory), durable=False)
         redis.start()
         try:
             every = systems(redis.url, "bench:")
@@ -181,6 +204,10 @@ async def main(arguments: argparse.Namespace) -> str:
                 name: await inprocess.commands_per_request(by[name], ORDER, commandstats(redis))
                 for name in ("sesh redis", "starsessions redis")
             }
+            counts = None
+            if arguments.instructions:
+                print("instructions per request (callgrind) ...", flush=True)
+                counts = count_instructions(redis.url)
         finally:
             redis.stop()
     print("memory footprint ...", flush=True)
@@ -190,10 +217,6 @@ async def main(arguments: argparse.Namespace) -> str:
     for name in ("sesh cookie", "Starlette SessionMiddleware", "starsessions cookie"):
         cookies[name] = (await inprocess.session_cookie(by[name], SMALL)).decode()
     http = http_load.measure(cookies, arguments.http_rounds, arguments.http_seconds)
-    counts = None
-    if arguments.instructions:
-        print("instructions per request (callgrind) ...", flush=True)
-        counts = count_instructions()
 
     command = "make bench" if len(sys.argv) == 1 else "benchmarks/run.py " + " ".join(sys.argv[1:])
     trip_rows = [["system", *ORDER]] + [
@@ -215,7 +238,10 @@ async def main(arguments: argparse.Namespace) -> str:
             "bare app timed in the same round. Timing alone cannot settle a microsecond on "
             "a shared machine, so each in-process target is also counted in instructions "
             "per request (callgrind, repeatable to the instruction; `benchmarks/"
-            "instructions.py --cell SYSTEM SCENARIO`); a target is met only when both agree.",
+            "instructions.py --cell SYSTEM SCENARIO`); a target is met only when both agree. "
+            "For Redis, the count is the client's alone: it shows what each library spends "
+            "on the CPU, where the time also holds the waits for the server. That Redis is "
+            "run as Redis runs by default, with no sync to disk before each reply.",
             table(targets(timings, by, counts, trips, http, memory)),
             "## In-process cost per request",
             "The bare apps show their own time; every other cell shows what the session "

@@ -28,14 +28,20 @@ def binaries_present() -> bool:
 
 
 class RedisServer:
-    """One redis-server on a free loopback port, with an append-only file so that a killed
-    server comes back with its data."""
+    """One redis-server on a free loopback port. ``durable`` (the default) writes every
+    change to an append-only file, synced before the reply, so that a killed server comes
+    back with its data; without it nothing touches the disk, as with Redis's own defaults."""
 
-    def __init__(self, directory: Path, *options: str) -> None:
+    def __init__(self, directory: Path, *options: str, durable: bool = True) -> None:
         self.port = free_port()
         self.directory = directory / f"redis-{self.port}"
         self.directory.mkdir(parents=True)
-        self.options = options
+        aof = (
+            ("--appendonly", "yes", "--appendfsync", "always")
+            if durable
+            else ("--appendonly", "no")
+        )
+        self.options = ("--save", "", *aof, *options)
         self.process: subprocess.Popen[str] | None = None
 
     @property
@@ -45,8 +51,7 @@ class RedisServer:
     def start(self) -> None:
         self.process = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-             "--dir", str(self.directory), "--save", "", "--appendonly", "yes",
-             "--appendfsync", "always", *self.options],
+             "--dir", str(self.directory), *self.options],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
