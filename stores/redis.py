@@ -27,6 +27,7 @@ from typing import Any, TypeVar, cast
 from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
+from redis.commands.core import AsyncScript
 
 from sesh.core.errors import ConfigurationError, StoreUnavailable
 from sesh.core.store import Record
@@ -134,6 +135,15 @@ class RedisStore:
         except _OUTAGES as error:
             raise StoreUnavailable(f"redis: {type(error).__name__}") from None
 
+    async def _run(self, script: AsyncScript, key: str, args: list[Any]) -> Any:
+        """Run a script on ``key`` by its hash, loading it first if the server lost it (a
+        restart). Not ``script(...)``: redis-py's wrapper imports a module on every call."""
+        try:
+            return await self.client.evalsha(script.sha, 1, key, *args)
+        except redis_errors.NoScriptError:
+            await self.client.script_load(script.script)
+            return await self.client.evalsha(script.sha, 1, key, *args)
+
     async def load(self, key: str) -> Record | None:
         try:
             # Responses are bytes: __init__ refused a decoding client.
@@ -157,7 +167,7 @@ class RedisStore:
         args: list[Any] = [_milliseconds(ttl), META, record.meta]
         for field, value in record.data.items():
             args += (field, value)
-        return bool(await self._call(self._create([self.prefix + key], args)))
+        return bool(await self._call(self._run(self._create, self.prefix + key, args)))
 
     async def update(
         self,
@@ -170,7 +180,7 @@ class RedisStore:
         args: list[Any] = [_milliseconds(ttl), len(removed), *removed, META, meta]
         for field, value in changed.items():
             args += (field, value)
-        return bool(await self._call(self._update([self.prefix + key], args)))
+        return bool(await self._call(self._run(self._update, self.prefix + key, args)))
 
     async def touch(self, key: str, meta: bytes, ttl: float) -> bool:
         return await self.update(key, {}, (), meta, ttl)
