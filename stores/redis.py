@@ -9,9 +9,9 @@ if absent, update only if present, and set the TTL in the same step. Each script
 one key, so all of it works unchanged on a Redis Cluster.
 
 Every call runs under a deadline (``timeout``), whatever the client's own retry settings
-(a client built from a URL gets no socket timeout of its own: the deadline is the one bound);
-an unreachable server raises :class:`~sesh.core.errors.StoreUnavailable`, and the engine
-applies the outage policy.
+(a client built from a URL gets no read or write timeout of its own: the deadline is the
+one bound); an unreachable server raises :class:`~sesh.core.errors.StoreUnavailable`, and
+the engine applies the outage policy.
 """
 
 from __future__ import annotations
