@@ -3,6 +3,7 @@ session library differs. Peers come from PyPI (benchmarks/requirements.txt)."""
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -29,7 +30,28 @@ from sesh.stores.redis import RedisStore
 
 SECRET = "benchmark-secret-benchmark-secret-0123456789"  # noqa: S105
 SMALL: dict[str, Any] = {"user": "ada", "theme": "dark", "visits": 3}
-LARGE: dict[str, Any] = {f"key{i:02d}": f"value-{i:02d}-" + "x" * 26 for i in range(50)}
+
+# The large session is varied, as real ones are: phrases, numbers, tokens and lists, the
+# same every run. Repeated filler ("x" * 26, as this once was) compresses to nothing at
+# almost no cost, and would flatter any store that compresses.
+_WORDS = ["ada", "blue", "cart", "dark", "desk", "east", "fern", "gold", "hill", "iron", "jade",
+          "kite", "lamp", "mint", "navy", "oak", "pear", "quay", "rose", "sand", "teal", "vale",
+          "wren", "yarn", "zinc"]  # fmt: skip
+_random = random.Random(6265)
+
+
+def _varied(i: int) -> Any:
+    kind = i % 4
+    if kind == 0:
+        return " ".join(_random.choice(_WORDS) for _ in range(9))
+    if kind == 1:
+        return _random.randrange(10**9)
+    if kind == 2:
+        return f"{_random.getrandbits(160):040x}"
+    return [_random.randrange(1000) for _ in range(8)]
+
+
+LARGE: dict[str, Any] = {f"key{i:02d}": _varied(i) for i in range(50)}  # 2 KB as JSON
 LARGE["visits"] = 3
 
 
