@@ -35,13 +35,13 @@ from sesh.core.tokens import SecretKeys, secret_list
 _PLAIN, _DEFLATE, _SEALED = 0x93, 1, 2  # _PLAIN: the MessagePack array's own first byte
 _DEFLATE_BYTE, _SEALED_BYTE = bytes((_DEFLATE,)), bytes((_SEALED,))
 _COMPRESS_ABOVE = 128  # bytes of MessagePack below which compression never pays
-# Raw deflate, a 4 KiB window (a cookie is no longer) and memLevel 4: zlib's default
+# Raw deflate, a 4 KiB window (a cookie is no longer) and memLevel 5: zlib's default
 # window and tables cost more to set up than compressing a cookie's worth, while a smaller
 # memLevel also shrinks the symbol buffer (2**(memLevel + 6) symbols), and zlib ends a block,
-# with Huffman tables of its own, each time it fills: at 2, a 2 KB session of varied data
-# took 43% more instructions to deflate and 19% more to inflate than at 4, and came out
-# 7% longer.
-_DEFLATE_ARGS = (1, zlib.DEFLATED, -12, 4)
+# with Huffman tables of its own, each time it fills. At 5, a body up to 2 KB is one block; at
+# 2, the benchmark's 2 KB session of varied data took 53% more instructions to deflate and
+# 43% more to inflate, and came out 12% longer.
+_DEFLATE_ARGS = (1, zlib.DEFLATED, -12, 5)
 _MAX_INFLATED = 64 * 1024  # a cookie holds 4 KiB: anything inflating past this is hostile
 _NONCE = 12
 _encode = msgspec.msgpack.Encoder().encode
