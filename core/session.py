@@ -75,19 +75,22 @@ class Session(MutableMapping[str, Any]):
 
     _id: str | None = None
     _key: str | None = None  # the store key of the record this session was loaded from
-    _expiry_changed = False
-    _browser = False
+
+    # The state itself, set by _restore(): nothing reads it before the session is loaded.
     _raw: dict[str, bytes]  # the values as loaded, to detect in-place changes
     # The live values. One that is still the very object in _raw, under a key not set
     # since, has not been decoded yet.
     _values: dict[str, Any]
-    _settled = False  # every stored value decoded (or dropped as corrupt)
+    _settled: bool  # every stored value decoded (or dropped as corrupt)
     # Ordered sets, as dicts: keys keep their order, and {} is made without a call.
     _changed: dict[str, None]
     _removed: dict[str, None]
     _read: dict[str, None]  # keys whose mutable values were handed out
+    _expiry_changed: bool
+    _created_at: float
     _deadline: float
     _touched_at: float
+    _browser: bool  # the cookie ends with the browser
 
     def __init__(self, engine: SessionEngine, secure: bool = False) -> None:
         self._engine = engine
