@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from bareasgi import Application, HttpRequest, HttpResponse, WebSocket, WebSocketRequest
 from bareasgi.http import HttpRequestCallback
@@ -167,10 +167,15 @@ async def _then_finish(
 
 
 class _AcceptWithCookie(WebSocket):
-    """The route's websocket, with the session committed into its accept headers."""
+    """The route's websocket, with the session committed into its accept headers.
+
+    It serves bareASGI 4 and 5 alike. bareASGI 5 (Python 3.12+) added ``close(code,
+    reason)``, ``wait_closed()``, ``state``, ``code`` and ``reason`` to the abstract
+    ``WebSocket``; they pass straight through, and 4's socket never has them called.
+    """
 
     def __init__(self, inner: WebSocket, engine: SessionEngine, session: Session) -> None:
-        self._inner = inner
+        self._inner: Any = inner  # Any: its methods differ between bareASGI 4 and 5
         self._engine = engine
         self._session = session
 
@@ -187,10 +192,32 @@ class _AcceptWithCookie(WebSocket):
         await self._inner.accept(subprotocol, [*(headers or ()), *extra])
 
     async def receive(self) -> bytes | str | None:
-        return await self._inner.receive()
+        result: bytes | str | None = await self._inner.receive()
+        return result
 
     async def send(self, content: bytes | str) -> None:
         await self._inner.send(content)
 
-    async def close(self, code: int = 1000) -> None:
-        await self._inner.close(code)
+    async def close(self, code: int = 1000, reason: str | None = None) -> None:
+        if reason is None:  # the only form bareASGI 4 accepts
+            await self._inner.close(code)
+        else:
+            await self._inner.close(code, reason)
+
+    async def wait_closed(self) -> None:
+        await self._inner.wait_closed()
+
+    @property
+    def state(self) -> Literal["connected", "open", "closed"]:
+        state: Literal["connected", "open", "closed"] = self._inner.state
+        return state
+
+    @property
+    def code(self) -> int:
+        code: int = self._inner.code
+        return code
+
+    @property
+    def reason(self) -> str | None:
+        reason: str | None = self._inner.reason
+        return reason

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from importlib.metadata import version
 from typing import Any
 
 import bareasgi
@@ -25,6 +26,7 @@ from support.clock import FakeClock
 from support.spy import SpyStore
 
 pytestmark = pytest.mark.anyio
+BAREASGI_5 = int(version("bareasgi").split(".")[0]) >= 5  # on Python 3.12 and newer
 
 
 async def count(request: HttpRequest) -> HttpResponse:
@@ -201,6 +203,30 @@ async def test_a_new_session_opened_on_a_websocket_sets_its_cookie_at_accept() -
     assert name == b"set-cookie"
     assert value.startswith(b"bareASGI-session=")
     assert (await client.request("/me")).text == "{'joined': True, 'said': ['hi']}"
+
+
+@pytest.mark.skipif(not BAREASGI_5, reason="bareASGI 4 has no close reason or state")
+async def test_the_websocket_keeps_what_bareasgi_5_added() -> None:
+    seen: list[Any] = []
+
+    async def leave(request: WebSocketRequest) -> None:
+        socket: Any = request.web_socket  # bareASGI 4's type stubs lack what 5 added
+        session_data(request)["left"] = True
+        seen.append(socket.state)
+        await socket.accept()
+        seen.append(socket.state)
+        await socket.close(4000, "bye")
+        await socket.wait_closed()
+        seen.extend((socket.state, socket.code, socket.reason))
+
+    app = add_session_middleware(bareasgi.Application())
+    app.ws_router.add("/ws", leave)
+    app.http_router.add({"GET"}, "/me", whoami)
+    client = Client(app)
+    sent = await client.websocket("/ws")
+    assert sent[-1] == {"type": "websocket.close", "code": 4000, "reason": "bye"}
+    assert seen == ["connected", "open", "closed", 4000, "bye"]
+    assert (await client.request("/me")).text == "{'left': True}"
 
 
 class Down(MemorySessionStorage):
