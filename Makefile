@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv test test-pythons lint demo bench clean
+.PHONY: venv test test-pythons test-lowest lint demo bench clean
 
 venv: $(STAMP)
 
@@ -47,6 +47,18 @@ test-pythons:
 	  $(MAKE) --no-print-directory test PYTHON="$$py" VENV=.venv-$$v || exit 1; \
 	done
 
+# The test suite against the oldest version of each dependency that pyproject.toml allows
+# (tests/lowest_constraints.py pins them), in .venv-lowest. Type checks are left out: older
+# libraries ship older type hints. .ci/run calls this too.
+LOWEST := .venv-lowest
+test-lowest:
+	test -x $(LOWEST)/bin/python || $(PYTHON) -m venv $(LOWEST)
+	$(LOWEST)/bin/python -m pip install --quiet --upgrade pip "tomli; python_version < '3.11'"
+	$(LOWEST)/bin/python tests/lowest_constraints.py > $(LOWEST)/constraints.txt
+	$(LOWEST)/bin/python -m pip install --quiet -c $(LOWEST)/constraints.txt \
+	  -e ".[dev]" --config-settings editable_mode=strict
+	$(LOWEST)/bin/python -m pytest
+
 demo: venv
 	$(PY) -m uvicorn --app-dir examples app:app --host 127.0.0.1 --port 8000
 
@@ -59,4 +71,4 @@ bench: venv
 	$(PY) benchmarks/run.py
 
 clean:
-	rm -rf $(VENV) .venv-3.* build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .venv-3.* $(LOWEST) build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import Callable
 from typing import Any
@@ -125,6 +126,8 @@ SETTINGS: list[dict[str, Any]] = [
     {"https_only": True, "partitioned": True, "session_cookie": "sid"},
 ]
 
+STARLETTE_OPTIONS = inspect.signature(StarletteSessions).parameters
+
 
 def attributes(header: str) -> dict[str, str]:
     found = cookie_attributes(header)
@@ -134,6 +137,8 @@ def attributes(header: str) -> dict[str, str]:
 
 @pytest.mark.parametrize("settings", SETTINGS)
 def test_cookie_attributes_are_written_the_same_way(settings: dict[str, Any]) -> None:
+    if "partitioned" in settings and "partitioned" not in STARLETTE_OPTIONS:
+        pytest.skip("Starlette's own middleware takes `partitioned` from 1.7 on")
     name = settings.get("session_cookie", "session")
     headers = {}
     for kind in (StarletteSessions, SessionMiddleware):
