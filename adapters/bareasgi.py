@@ -85,9 +85,14 @@ def add_session_middleware(
 
 
 def session_data(
-    request: HttpRequest | WebSocketRequest, *, context_key: str = SESSION_CONTEXT_KEY
+    request: HttpRequest | WebSocketRequest,
+    _type: type[Any] | None = None,
+    *,
+    context_key: str = SESSION_CONTEXT_KEY,
 ) -> Session:
-    """The session of a bareASGI request (http or websocket)."""
+    """The session of a bareASGI request (http or websocket). ``_type`` is taken for
+    bareASGI-session 5's ``session_data(request, dict)``, and changes nothing: the session
+    is always a :class:`~sesh.core.Session`, a mutable mapping."""
     session = request.context.get(context_key)
     if not isinstance(session, Session):
         raise NoSessionMiddleware(

@@ -43,6 +43,12 @@ async def whoami(request: HttpRequest) -> HttpResponse:
     return HttpResponse.from_text(repr(dict(session_data(request))))
 
 
+async def typed(request: HttpRequest) -> HttpResponse:
+    session = session_data(request, dict)  # bareASGI-session 5's form
+    session["typed"] = True
+    return HttpResponse.from_text(repr(dict(session)))
+
+
 async def stream(request: HttpRequest) -> HttpResponse:
     session = session_data(request)
     session["streamed"] = "started"
@@ -67,7 +73,8 @@ async def chat(request: WebSocketRequest) -> None:
 
 def make_app(storage: Any = None, **options: Any) -> bareasgi.Application:
     app = bareasgi.Application()
-    for path, handler in (("/", count), ("/hello", hello), ("/me", whoami), ("/stream", stream)):
+    routes = {"/": count, "/hello": hello, "/me": whoami, "/stream": stream, "/typed": typed}
+    for path, handler in routes.items():
         app.http_router.add({"GET"}, path, handler)
     app.ws_router.add("/ws", chat)
     if storage is None:
@@ -177,6 +184,12 @@ async def test_the_core_accessor_sees_the_same_session() -> None:
     app.http_router.add({"GET"}, "/", both)
     add_session_middleware(app)
     assert (await Client(app).request("/")).text == "True"
+
+
+async def test_session_data_takes_a_type_as_bareasgi_session_5_does() -> None:
+    client = Client(make_app())
+    assert (await client.request("/typed")).text == "{'typed': True}"
+    assert (await client.request("/me")).text == "{'typed': True}"
 
 
 async def test_late_changes_while_streaming_are_saved() -> None:
