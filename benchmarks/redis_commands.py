@@ -43,7 +43,7 @@ async def main(url: str) -> None:
         fields = {"user": b"\xa3ada", "visits": b"\x03", META: b"m" * 26}
         await client.hset(hashed, mapping=fields)  # type: ignore[arg-type]
         await client.expire(hashed, 600)
-        sha = await client.script_load(_UPDATE)
+        sha = await client.script_load(_UPDATE.text)
         # one field changed, none removed, the metadata rewritten, the TTL renewed
         changed = (600_000, 0, META, b"m" * 26, "visits", b"\x04")
         calls: dict[str, Callable[[], Awaitable[Any]]] = {

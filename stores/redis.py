@@ -17,17 +17,17 @@ the engine applies the outage policy.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import math
 import sys
 from collections.abc import AsyncIterator, Awaitable, Collection, Mapping
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar, cast
+from typing import Any, NamedTuple, TypeVar, cast
 
 from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
-from redis.commands.core import AsyncScript
 
 from sesh.core.errors import ConfigurationError, StoreUnavailable
 from sesh.core.store import Record
@@ -37,18 +37,28 @@ logger = logging.getLogger("sesh.redis")
 META = b"\xff"  # the metadata field: never valid UTF-8, so never a session key
 T = TypeVar("T")
 
+
+class _Script(NamedTuple):
+    text: str
+    sha: str  # the name Redis files it under: EVALSHA calls it by this
+
+
+def _script(text: str) -> _Script:
+    return _Script(text, hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest())
+
+
 # Both scripts take the key, then ARGV[1] = TTL in ms. HSET and HDEL go in chunks so that
 # Lua's unpack() never meets its stack limit, however large the session.
-_CREATE = """
+_CREATE = _script("""
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 for i = 2, #ARGV, 1000 do
   redis.call('HSET', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return 1
-"""
+""")
 # ARGV[2] = how many fields to remove; they follow, then field/value pairs to set.
-_UPDATE = """
+_UPDATE = _script("""
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 local removed = tonumber(ARGV[2])
 for i = 3, 2 + removed, 1000 do
@@ -59,7 +69,7 @@ for i = 3 + removed, #ARGV, 1000 do
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return 1
-"""
+""")
 
 # What an outage looks like from redis-py: the server cannot be reached or cannot serve.
 _OUTAGES = (
@@ -125,8 +135,6 @@ class RedisStore:
         self.client = client
         self.prefix = prefix
         self.timeout = float(timeout)
-        self._create = client.register_script(_CREATE)
-        self._update = client.register_script(_UPDATE)
 
     async def _call(self, awaitable: Awaitable[T]) -> T:
         try:
@@ -135,13 +143,13 @@ class RedisStore:
         except _OUTAGES as error:
             raise StoreUnavailable(f"redis: {type(error).__name__}") from None
 
-    async def _run(self, script: AsyncScript, key: str, args: list[Any]) -> Any:
+    async def _run(self, script: _Script, key: str, args: list[Any]) -> Any:
         """Run a script on ``key`` by its hash, loading it first if the server lost it (a
-        restart). Not ``script(...)``: redis-py's wrapper imports a module on every call."""
+        restart). Not redis-py's registered ``Script``: it imports a module on every call."""
         try:
             return await self.client.evalsha(script.sha, 1, key, *args)
         except redis_errors.NoScriptError:
-            await self.client.script_load(script.script)
+            await self.client.script_load(script.text)
             return await self.client.evalsha(script.sha, 1, key, *args)
 
     async def load(self, key: str) -> Record | None:
@@ -167,7 +175,7 @@ class RedisStore:
         args: list[Any] = [_milliseconds(ttl), META, record.meta]
         for field, value in record.data.items():
             args += (field, value)
-        return bool(await self._call(self._run(self._create, self.prefix + key, args)))
+        return bool(await self._call(self._run(_CREATE, self.prefix + key, args)))
 
     async def update(
         self,
@@ -180,7 +188,7 @@ class RedisStore:
         args: list[Any] = [_milliseconds(ttl), len(removed), *removed, META, meta]
         for field, value in changed.items():
             args += (field, value)
-        return bool(await self._call(self._run(self._update, self.prefix + key, args)))
+        return bool(await self._call(self._run(_UPDATE, self.prefix + key, args)))
 
     async def touch(self, key: str, meta: bytes, ttl: float) -> bool:
         return await self.update(key, {}, (), meta, ttl)
