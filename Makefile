@@ -51,16 +51,15 @@ test-pythons:
 	  $(MAKE) --no-print-directory test PYTHON="$$py" VENV=.venv-$$v || exit 1; \
 	done
 
-# The test suite against the oldest version of each dependency that pyproject.toml allows
-# (tests/lowest_constraints.py pins them), in .venv-lowest. Type checks are left out: older
+# The test suite against the oldest version of each dependency that pyproject.toml allows,
+# in .venv-lowest: the venv recipe above, with pip held to the pins that
+# tests/lowest_constraints.py derives from the bounds. Type checks are left out: older
 # libraries ship older type hints. .ci/run calls this too.
 LOWEST := .venv-lowest
-test-lowest:
-	test -x $(LOWEST)/bin/python || $(PYTHON) -m venv $(LOWEST)
-	$(LOWEST)/bin/python -m pip install --quiet --upgrade pip "tomli; python_version < '3.11'"
-	$(LOWEST)/bin/python tests/lowest_constraints.py > $(LOWEST)/constraints.txt
-	$(LOWEST)/bin/python -m pip install --quiet -c $(LOWEST)/constraints.txt \
-	  -e ".[dev]" --config-settings editable_mode=strict
+test-lowest: venv
+	mkdir -p $(LOWEST)
+	$(PY) tests/lowest_constraints.py > $(LOWEST)/constraints.txt
+	PIP_CONSTRAINT="$(CURDIR)/$(LOWEST)/constraints.txt" $(MAKE) --no-print-directory venv VENV=$(LOWEST)
 	$(LOWEST)/bin/python -m pytest
 
 demo: venv
