@@ -111,16 +111,21 @@ async def cell_workload(system: str, scenario: str, requests: int, redis_url: st
         await client.aclose()
 
 
-def count(mode: str, system: str, scenario: str, requests: int, redis_url: str) -> int:
+def callgrind(*arguments: str) -> int:
+    """Instructions that ``python ARGUMENTS`` executes in all, counted by callgrind."""
     result = subprocess.run(
         ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
-         sys.executable, __file__, mode, system, scenario, str(requests), redis_url],
+         sys.executable, *arguments],
         capture_output=True, text=True, check=True,
         env={**os.environ, "PYTHONHASHSEED": "0"},  # the same dict layouts every run
     )  # fmt: skip
     found = re.search(r"Collected : (\d+)", result.stderr)
     assert found is not None, result.stderr
     return int(found[1])
+
+
+def count(mode: str, system: str, scenario: str, requests: int, redis_url: str) -> int:
+    return callgrind(__file__, mode, system, scenario, str(requests), redis_url)
 
 
 def per_request(
