@@ -112,7 +112,8 @@ class StarletteCookieStore:
         self._max_age = int(DEFAULT_MAX_AGE if max_age is None else max_age)
         self._clock = clock
 
-    def seal(self, session_id: str, record: Record) -> str:
+    def seal(self, session_id: str, record: Record, *, compact: bool = False) -> str:
+        # Starlette's format has one form: compact changes nothing.
         values = {key: _decode_value(raw) for key, raw in record.data.items()}
         try:
             payload = json.dumps(values)

@@ -472,8 +472,11 @@ class SessionEngine:
             session._key = None
             self._expire_cookie(session, now, late=False)
             return
-        value = client.seal(session.id, Record(data, self._meta(session)))
-        self._set_cookie(session, now, value)
+        record = Record(data, self._meta(session))
+        try:
+            self._set_cookie(session, now, client.seal(session.id, record))
+        except SessionTooLarge:  # the store's compact form may fit; it costs more to make
+            self._set_cookie(session, now, client.seal(session.id, record, compact=True))
         session._key = _IN_COOKIE
         session._written(changed)
 

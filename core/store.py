@@ -140,8 +140,13 @@ class ClientStore(Protocol):
     limit on the ``Set-Cookie`` header.
     """
 
-    def seal(self, session_id: str, record: Record) -> str:
-        """The cookie value that carries ``record``: cookie-safe ASCII, tamper-evident."""
+    def seal(self, session_id: str, record: Record, *, compact: bool = False) -> str:
+        """The cookie value that carries ``record``: cookie-safe ASCII, tamper-evident.
+
+        ``compact=True`` asks for a shorter value made at a cost (compression, say), if the
+        store has one: the engine asks for it only when the first value did not fit in the
+        browser's limit.
+        """
         ...
 
     def unseal(self, value: bytes) -> Unsealed | None:

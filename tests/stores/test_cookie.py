@@ -5,6 +5,7 @@ import logging
 import os
 import zlib
 from base64 import b64encode
+from binascii import a2b_base64
 from typing import Any
 
 import msgspec
@@ -266,6 +267,28 @@ async def test_compression_lets_repetitive_sessions_fit(clock: FakeClock) -> Non
     client = await stored(store, clock, text="spam " * 2000)
     assert len(client.jar["session"]) < 1000
     assert (await client.request()).text == repr({"text": "spam " * 2000})
+
+
+async def test_a_cookie_is_compressed_only_when_it_would_not_fit_otherwise(
+    clock: FakeClock,
+) -> None:
+    store = CookieStore(KEY)
+    plain, packed = [], []  # lengths of the header as it is, and as it would have been
+    for length in range(2800, 3000, 4):  # across the limit, were nothing compressed
+        client = client_for(store, clock, lambda s, n=length: s.__setitem__("x", "x" * n))
+        [header] = (await client.request()).set_cookies
+        value = header.split(";")[0].partition("=")[2]
+        body = a2b_base64(value.rpartition(".")[0])
+        if body[0] == 0x93:  # MessagePack as it is
+            plain.append(len(header))
+        else:
+            assert body[0] == 0x01  # raw deflate
+            as_it_is = len(zlib.decompress(body[1:], -15))
+            packed.append(len(header) - len(value) + (as_it_is + 2) // 3 * 4 + 33)
+            assert len(header) < 1000
+    assert plain  # the sweep starts below the limit...
+    assert packed  # ...and ends past it
+    assert max(plain) <= MAX_SET_COOKIE < min(packed)
 
 
 async def test_an_unstorable_value_names_the_key_and_keeps_the_cookie(clock: FakeClock) -> None:
