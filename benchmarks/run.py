@@ -239,6 +239,10 @@ async def main(arguments: argparse.Namespace) -> str:
             "a shared machine, so each in-process target is also counted in instructions "
             "per request (callgrind, repeatable to the instruction; `benchmarks/"
             "instructions.py --cell SYSTEM SCENARIO`); a target is met only when both agree. "
+            "The counts flatter sesh against Starlette's middleware: valgrind does not "
+            "emulate the CPU's SHA extensions, so under it OpenSSL's HMAC (Starlette's "
+            "signature) takes its slower path, where sesh's BLAKE2b uses no such "
+            "instructions anywhere. "
             "For Redis, the count is the client's alone: it shows what each library spends "
             "on the CPU, where the time also holds the waits for the server. That Redis is "
             "run as Redis runs by default, with no sync to disk before each reply.",
