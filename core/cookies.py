@@ -14,6 +14,8 @@ from .errors import ConfigurationError
 
 MAX_COOKIE_HEADER = 64 * 1024
 """Bytes of ``cookie`` headers we read at all; past it the request has no session."""
+MAX_LIFETIME = 400 * 24 * 60 * 60
+"""The longest a cookie may live: RFC 6265bis has browsers cap ``Max-Age`` at 400 days."""
 
 _WHITESPACE = b" \t"
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 6265 cookie-name (an RFC 9110 token)

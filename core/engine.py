@@ -17,7 +17,7 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any, Literal, TypedDict, TypeVar
 
-from .cookies import CookieSpec, SameSite, Secure, read_values
+from .cookies import MAX_LIFETIME, CookieSpec, SameSite, Secure, read_values
 from .errors import ConfigurationError, SessionTooLarge, StoreUnavailable
 from .session import ABANDONED, OPEN, STARTED, Session
 from .store import ClientStore, Record, Store, pack_meta, unpack_meta
@@ -121,6 +121,11 @@ class SessionEngine:
             partitioned=partitioned,
         )
         self.max_age = _seconds("max_age", max_age)
+        if self.max_age > MAX_LIFETIME:
+            raise ConfigurationError(
+                f"max_age ({self.max_age:g}s) is longer than the 400 days a browser keeps a "
+                "cookie (RFC 6265bis): lower it"
+            )
         self.idle_timeout = None if idle_timeout is None else _seconds("idle_timeout", idle_timeout)
         if self.idle_timeout is not None and self.idle_timeout > self.max_age:
             raise ConfigurationError(

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import msgspec
 
+from .cookies import MAX_LIFETIME
 from .errors import SessionDataError, SessionNotLoaded, SessionUnavailable
 from .tokens import new_id, short_hash
 
@@ -342,9 +343,12 @@ class Session(MutableMapping[str, Any]):
             isinstance(seconds, bool)
             or not isinstance(seconds, int | float)
             or not math.isfinite(seconds)
-            or seconds < 0
+            or not 0 <= seconds <= MAX_LIFETIME
         ):
-            raise ValueError(f"set_expiry() takes seconds >= 0, a timedelta or None: {seconds!r}")
+            raise ValueError(
+                "set_expiry() takes seconds from 0 to 400 days (the longest a browser keeps a "
+                f"cookie), a timedelta or None: {seconds!r}"
+            )
         self._writable()
         if seconds is None:
             self._deadline = self._created_at + self._engine.max_age

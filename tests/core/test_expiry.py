@@ -138,6 +138,22 @@ async def test_zero_means_until_the_browser_closes(
     assert (await client.request()).text == "{}"
 
 
+async def test_the_longest_lifetime_round_trips_in_a_signed_cookie(
+    make_client: MakeClient, clock: FakeClock
+) -> None:
+    """400 days (browsers keep no cookie longer), as max_age and from set_expiry(): a
+    longer one was once accepted, and its signed deadline refused on the next request."""
+    options: dict[str, Any] = {"max_age": 400 * DAY, "secret_key": SECRET}
+    client = make_client(**options)
+    await login(client, make_client, **options)
+    client.app = make_client(lambda s: s.set_expiry(400 * DAY), **options).app
+    response = await client.request()
+    assert cookie_attributes(response.set_cookies[0])["max-age"] == str(400 * 86400)
+    client.app = make_client(show, **options).app
+    clock.advance(399 * DAY)
+    assert (await client.request()).text == "{'user': 'ada'}"
+
+
 async def test_expiry_in_the_past_deletes_the_session(
     make_client: MakeClient, clock: FakeClock
 ) -> None:
@@ -173,6 +189,7 @@ async def test_metadata_is_exposed(make_client: MakeClient, clock: FakeClock) ->
         ({"max_age": -5}, "max_age must be positive"),
         ({"max_age": None}, "max_age must be a number"),
         ({"max_age": float("inf")}, "max_age must be a number"),
+        ({"max_age": 400 * DAY + 1}, "longer than the 400 days a browser keeps a cookie"),
         ({"idle_timeout": 0}, "idle_timeout must be positive"),
         ({"max_age": 60, "idle_timeout": 120}, "idle_timeout (120s) is longer than max_age"),
         ({"touch_interval": 5}, "touch_interval only applies with an idle_timeout"),
