@@ -13,11 +13,10 @@ The body is MessagePack of ``[id, meta, {key: encoded value}]`` as it is; or a f
 byte, then that MessagePack in raw deflate, or with encryption an AES-GCM box of it.
 Deflate is used only for the compact form, which the engine asks for when the cookie would
 not fit otherwise: deflating a 2 KB session takes about three times the instructions of a
-whole request that changes a small one.
-The MessagePack starts with 0x93 (an array of three), which is no format byte, so a plain
-body needs no byte of its own, and is decoded without being copied. Encrypted
-bodies are never compressed: compressing attacker-chosen data next to secrets would let
-their length leak the secrets.
+whole request that changes a small one. The MessagePack starts with 0x93 (an array of
+three), which is no format byte, so a plain body needs no byte of its own, and is decoded
+without being copied. Encrypted bodies are never compressed: compressing attacker-chosen
+data next to secrets would let their length leak the secrets.
 """
 
 from __future__ import annotations
