@@ -25,19 +25,40 @@ import sys
 from typing import Any
 
 from redis.asyncio import Redis
+from scenarios import SECRET, SMALL
 
 from sesh.core import SessionMiddleware
 from sesh.core.types import Message, Scope
 from sesh.stores.cookie import CookieStore
 from sesh.stores.memory import MemoryStore
 
-SECRET = "benchmark-secret-benchmark-secret-0123456789"  # noqa: S105
 NO_REDIS = "redis://127.0.0.1:1"  # where the cells that use no Redis point their clients
 ACTIONS: dict[str, Any] = {
     "s1": lambda session: None,
     "s3": lambda session: session["user"],
     "s4": lambda session: session.__setitem__("visits", (session["visits"] + 1) % 1000),
 }
+
+
+async def receive() -> Message:
+    return {"type": "http.request", "body": b""}
+
+
+async def drop(message: Message) -> None:
+    pass
+
+
+async def session_cookie(app: Any) -> bytes:
+    """``name=value`` of the cookie that ``app`` sets in answer to a request without one."""
+    sent: list[Message] = []
+
+    async def keep(message: Message) -> None:
+        sent.append(message)
+
+    await app({"type": "http", "headers": []}, receive, keep)
+    [value] = [v for k, v in sent[0]["headers"] if k == b"set-cookie"]
+    cookie: bytes = value.split(b";")[0]
+    return cookie
 
 
 async def workload(system: str, scenario: str, requests: int) -> None:
@@ -67,25 +88,11 @@ async def workload(system: str, scenario: str, requests: int) -> None:
 
         return middleware
 
-    sent: list[Message] = []
-
-    async def keep(message: Message) -> None:
-        sent.append(message)
-
-    async def drop(message: Message) -> None:
-        pass
-
-    async def receive() -> Message:
-        return {"type": "http.request", "body": b""}
-
     headers = [(b"host", b"localhost")]
     if scenario != "s1":
         cookie = b"session=" + b"x" * 100
         if system not in ("bare", "floor"):
-            login = app(lambda s: s.update(user="ada", theme="dark", visits=3))
-            await login({"type": "http", "headers": []}, receive, keep)
-            [value] = [v for k, v in sent[0]["headers"] if k == b"set-cookie"]
-            cookie = value.split(b";")[0]
+            cookie = await session_cookie(app(lambda s: s.update(SMALL)))
         headers.append((b"cookie", b"theme=dark; " + cookie))
     measured = app(ACTIONS[scenario])
     scope: Scope = {"type": "http", "scheme": "http", "headers": headers}

@@ -5,7 +5,8 @@ The profile behind a target that is missed. Each step is counted by callgrind, a
 including it and the path before it, so every step runs in the state the ones before it
 left (the first read of a value decodes it, as in a real request). What the middleware
 adds around the steps is the whole request less all of them. A few parts of the steps are
-also counted alone. The app is a raw ASGI one, as ``instructions.py memory s3``'s.
+also counted alone. The app is a raw ASGI one, as in ``instructions.py memory s3``; sesh
+has the settings of the benchmark's cells (``scenarios.py``), so the ids are not signed.
 
     .venv/bin/python benchmarks/steps.py [memory|cookie] [s1|s3|s4]
 """
@@ -17,7 +18,8 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from instructions import ACTIONS, SECRET, callgrind
+from instructions import ACTIONS, callgrind, drop, receive, session_cookie
+from scenarios import SECRET, SMALL
 
 # The request path of SessionMiddleware, as the engine's documented calls: each entry adds
 # one step to the path before it. Statements run in an async loop (see run()).
@@ -69,29 +71,17 @@ async def namespace(kind: str, scenario: str) -> dict[str, Any]:
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b""})
 
-    async def receive() -> Any:
-        return {"type": "http.request", "body": b""}
-
-    async def drop(message: Any) -> None:
-        pass
-
-    sent: list[Any] = []
-
-    async def keep(message: Any) -> None:
-        sent.append(message)
-
     def login(scope: Any, receive: Any, send: Any) -> Any:
-        scope["session"].update(user="ada", theme="dark", visits=3)
+        scope["session"].update(SMALL)
         return bare(scope, receive, send)
 
     middleware = SessionMiddleware(endpoint, store=store)
     headers = [(b"host", b"localhost")]
     value = b""
     if scenario != "s1":
-        await SessionMiddleware(login, store=store)({"type": "http", "headers": []}, receive, keep)
-        [cookie] = [v for k, v in sent[0]["headers"] if k == b"set-cookie"]
-        value = cookie.split(b";")[0].partition(b"=")[2]
-        headers.append((b"cookie", b"theme=dark; session=" + value))
+        cookie = await session_cookie(SessionMiddleware(login, store=store))
+        value = cookie.partition(b"=")[2]
+        headers.append((b"cookie", b"theme=dark; " + cookie))
     session_id = value.decode()
     return {
         "action": action,
@@ -153,7 +143,7 @@ def profile(kind: str, scenario: str) -> tuple[list[tuple[str, int]], list[tuple
         rows.append((step, counts[step] - empty - before))
         before = counts[step] - empty
     rows.append(("the middleware around them (the whole less the steps)", whole - before))
-    parts = [(part, counts[part] - empty) for part in found if part in counts and part not in PATH]
+    parts = [(part, counted - empty) for part, counted in counts.items() if part not in PATH]
     return rows, parts
 
 
