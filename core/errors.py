@@ -43,3 +43,16 @@ class StoreUnavailable(SessionError, ConnectionError):
 class SessionUnavailable(SessionError, RuntimeError):
     """The session store was unreachable (``on_store_error="continue"``): this request's
     session is empty and read-only."""
+
+
+class SessionNotFound(SessionError, LookupError):
+    """``open_session()`` found no live session under that id (it ended, or never existed)."""
+
+
+class CookieAlreadySent(SessionError, RuntimeError):
+    """The session's id or lifetime was changed where no cookie can carry the change: after
+    the response started, or in ``open_session()``."""
+
+
+class InvalidExpiry(SessionError, ValueError):
+    """``set_expiry()`` was given something that is not a lifetime it can keep."""

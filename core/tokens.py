@@ -61,7 +61,15 @@ def short_hash(value: str | bytes) -> str:
 
 def secret_list(secret_key: SecretKeys, what: str = "secret_key") -> list[bytes]:
     """Normalise one secret or a list of them (the first signs, all verify) to bytes."""
-    items = [secret_key] if isinstance(secret_key, str | bytes) else list(secret_key)
+    if isinstance(secret_key, str | bytes):
+        items: list[object] = [secret_key]
+    elif isinstance(secret_key, list | tuple):
+        items = list(secret_key)
+    else:
+        raise ConfigurationError(
+            f"{what} must be a str, bytes, or a list of them (the first signs, all verify), "
+            f"not {type(secret_key).__name__}"
+        )
     if not items:
         raise ConfigurationError(f"{what} is empty: give at least one secret")
     keys = []
