@@ -1,0 +1,293 @@
+"""The one validated configuration, shared by the middleware, every adapter and workers.
+
+A :class:`SessionConfig` is checked where it is built, so a mistake fails at import time
+with a message that says what to change, never at the first request. Build it once and
+hand the same object to the middleware and to ``open_session`` in a worker, so that both
+agree on lifetimes; or read it from the environment with :meth:`SessionConfig.from_env`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any, Literal, TypedDict
+
+from .cookies import MAX_LIFETIME, CookieSpec, SameSite, Secure
+from .errors import ConfigurationError
+from .tokens import SecretKeys, TokenCodec, secret_list
+from .types import Clock
+
+DEFAULT_MAX_AGE = 14 * 24 * 60 * 60  # two weeks, as Starlette's middleware
+OnStoreError = Literal["fail", "continue"]
+ENV_PREFIX = "SESH_"
+
+
+class EngineOptions(TypedDict, total=False):
+    """The options of :class:`SessionConfig` that are not about the cookie (the framework
+    drop-ins take those in their upstream's own words)."""
+
+    idle_timeout: float | timedelta | None
+    touch_interval: float | timedelta | None
+    leeway: float | timedelta
+    on_store_error: OnStoreError
+    autoload: bool
+    scope_key: str
+    clock: Clock
+
+
+class SessionOptions(EngineOptions, total=False):
+    """Every keyword option of :class:`SessionConfig`, for ``**options`` that type checkers
+    can follow (PEP 692), so that ``Middleware(SessionMiddleware, ...)`` type-checks."""
+
+    secret_key: SecretKeys | None
+    cookie_name: str
+    max_age: float | timedelta
+    browser_session: bool
+    path: str
+    domain: str | None
+    secure: Secure
+    httponly: bool
+    samesite: SameSite
+    partitioned: bool
+
+
+_OPTIONS = (
+    "secret_key",
+    "cookie_name",
+    "max_age",
+    "idle_timeout",
+    "touch_interval",
+    "browser_session",
+    "leeway",
+    "on_store_error",
+    "path",
+    "domain",
+    "secure",
+    "httponly",
+    "samesite",
+    "partitioned",
+    "autoload",
+    "scope_key",
+    "clock",
+)
+
+
+class SessionConfig:
+    """Every option of a sesh session, validated here (see the README's Options table).
+
+    Immutable. Two configs are equal when every option is, so a middleware stacked twice
+    with the same settings is harmless and one with other settings is refused.
+    """
+
+    secret_key: tuple[bytes, ...] | None
+    """The secrets, newest first: the first signs, all verify."""
+    cookie_name: str
+    max_age: float
+    idle_timeout: float | None
+    touch_interval: float
+    browser_session: bool
+    leeway: float
+    on_store_error: OnStoreError
+    path: str
+    domain: str | None
+    secure: Secure
+    httponly: bool
+    samesite: SameSite
+    partitioned: bool
+    autoload: bool
+    scope_key: str
+    clock: Clock
+    cookie: CookieSpec
+    """The cookie's settings, rendered once."""
+    tokens: TokenCodec
+    """Turns ids into cookie values and back (signed when there are secrets)."""
+
+    __slots__ = (*_OPTIONS, "cookie", "tokens")
+
+    def __init__(
+        self,
+        *,
+        secret_key: SecretKeys | None = None,
+        cookie_name: str = "session",
+        max_age: float | timedelta = DEFAULT_MAX_AGE,
+        idle_timeout: float | timedelta | None = None,
+        touch_interval: float | timedelta | None = None,
+        browser_session: bool = False,
+        leeway: float | timedelta = 0,
+        on_store_error: OnStoreError = "fail",
+        path: str = "/",
+        domain: str | None = None,
+        secure: Secure = "auto",
+        httponly: bool = True,
+        samesite: SameSite = "lax",
+        partitioned: bool = False,
+        autoload: bool = True,
+        scope_key: str = "session",
+        clock: Clock = time.time,
+    ) -> None:
+        def settle(name: str, value: Any) -> None:
+            object.__setattr__(self, name, value)
+
+        # Normalised, so that equal secrets compare equal however they were given.
+        settle("secret_key", None if secret_key is None else tuple(secret_list(secret_key)))
+        settle("tokens", TokenCodec(secret_key))
+        cookie = CookieSpec(
+            cookie_name,
+            path=path,
+            domain=domain,
+            secure=secure,
+            httponly=httponly,
+            samesite=samesite,
+            partitioned=partitioned,
+        )
+        settle("cookie", cookie)
+        for name in ("cookie_name", "path", "domain", "secure", "samesite"):
+            settle(name, getattr(cookie, name if name != "cookie_name" else "name"))
+        lifetime = _seconds("max_age", max_age)
+        if lifetime > MAX_LIFETIME:
+            raise ConfigurationError(
+                f"max_age ({lifetime:g}s) is longer than the 400 days a browser keeps a "
+                "cookie (RFC 6265bis): lower it"
+            )
+        settle("max_age", lifetime)
+        idle = None if idle_timeout is None else _seconds("idle_timeout", idle_timeout)
+        if idle is not None and idle > lifetime:
+            raise ConfigurationError(
+                f"idle_timeout ({idle:g}s) is longer than max_age ({lifetime:g}s), so it could "
+                "never apply: lower it or raise max_age"
+            )
+        settle("idle_timeout", idle)
+        if touch_interval is not None and idle is None:
+            raise ConfigurationError("touch_interval only applies with an idle_timeout: set one")
+        interval = (
+            (idle or 0) / 10
+            if touch_interval is None
+            else _seconds("touch_interval", touch_interval)
+        )
+        if idle is not None and interval >= idle:
+            raise ConfigurationError(
+                "touch_interval must be shorter than idle_timeout, or sessions would expire "
+                "while in use"
+            )
+        settle("touch_interval", interval)
+        skew = 0.0 if leeway == 0 else _seconds("leeway", leeway)
+        if skew > 300:
+            raise ConfigurationError("leeway is for clock skew between servers: keep it <= 300s")
+        settle("leeway", skew)
+        if on_store_error not in ("fail", "continue"):
+            raise ConfigurationError(
+                "on_store_error must be 'fail' (answer 503) or 'continue' (an empty, read-only "
+                f"session), not {on_store_error!r}"
+            )
+        settle("on_store_error", on_store_error)
+        flags = {
+            "browser_session": browser_session,
+            "httponly": httponly,
+            "partitioned": partitioned,
+            "autoload": autoload,
+        }
+        for name, flag in flags.items():
+            if not isinstance(flag, bool):
+                raise ConfigurationError(f"{name} must be True or False: {flag!r}")
+            settle(name, flag)
+        if not isinstance(scope_key, str) or not scope_key:
+            raise ConfigurationError("scope_key must be a non-empty str")
+        settle("scope_key", scope_key)
+        if not callable(clock):
+            raise ConfigurationError("clock must be a callable returning epoch seconds")
+        settle("clock", clock)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("a SessionConfig cannot change: build another")
+
+    def _options(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in _OPTIONS)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, SessionConfig):
+            return NotImplemented
+        return self._options() == other._options()
+
+    def __hash__(self) -> int:
+        return hash(self._options())
+
+    def __repr__(self) -> str:
+        # Never the secrets: reprs end up in logs and tracebacks.
+        shown = ", ".join(
+            f"{name}={'<hidden>' if name == 'secret_key' else getattr(self, name)!r}"
+            for name in _OPTIONS
+            if name != "clock"
+        )
+        return f"SessionConfig({shown})"
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, *, prefix: str = ENV_PREFIX, **options: Any
+    ) -> SessionConfig:
+        """A config from ``SESH_*`` variables (``environ`` defaults to ``os.environ``).
+
+        Each option is read from its upper-cased name after ``prefix``: ``SESH_SECRET_KEY``,
+        ``SESH_MAX_AGE`` (seconds), ``SESH_SECURE`` (``true``, ``false`` or ``auto``), ...;
+        ``SESH_SECRET_KEY_FALLBACKS`` holds older secrets, comma-separated, that still
+        verify. Keyword ``options`` win over the environment. A variable under the prefix
+        that names no option is refused, so a typo never goes unnoticed; only names ending
+        in ``_URL`` (a store's address) are left to others.
+        """
+        environ = os.environ if environ is None else environ
+        known = set(_OPTIONS) - {"clock"}
+        found: dict[str, Any] = {}
+        fallbacks: list[str] = []
+        for variable, text in environ.items():
+            if not variable.startswith(prefix) or variable.endswith("_URL"):
+                continue
+            name = variable[len(prefix) :].lower()
+            if name == "secret_key_fallbacks":
+                fallbacks = [item.strip() for item in text.split(",") if item.strip()]
+            elif name in known:
+                found[name] = _parse(variable, name, text)
+            else:
+                raise ConfigurationError(
+                    f"{variable} names no sesh option; the options are: "
+                    + ", ".join(prefix + option.upper() for option in sorted(known))
+                )
+        if fallbacks:
+            if "secret_key" not in found:
+                raise ConfigurationError(
+                    f"{prefix}SECRET_KEY_FALLBACKS is set without {prefix}SECRET_KEY"
+                )
+            found["secret_key"] = [found["secret_key"], *fallbacks]
+        return cls(**{**found, **options})
+
+
+_FLAGS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+
+
+def _parse(variable: str, name: str, text: str) -> Any:
+    """One environment variable's text as the option's type."""
+    if name in ("max_age", "idle_timeout", "touch_interval", "leeway"):
+        try:
+            return float(text)
+        except ValueError:
+            raise ConfigurationError(f"{variable} must be a number of seconds: {text!r}") from None
+    if name in ("browser_session", "httponly", "partitioned", "autoload", "secure"):
+        if name == "secure" and text.lower() == "auto":
+            return "auto"
+        if text.lower() not in _FLAGS:
+            raise ConfigurationError(f"{variable} must be true or false: {text!r}")
+        return _FLAGS[text.lower()]
+    if name == "domain" and not text:
+        return None
+    return text
+
+
+def _seconds(name: str, value: Any) -> float:
+    if isinstance(value, timedelta):
+        value = value.total_seconds()
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ConfigurationError(f"{name} must be a number of seconds or a timedelta: {value!r}")
+    if value <= 0:
+        raise ConfigurationError(f"{name} must be positive: {value!r}")
+    return float(value)
