@@ -18,9 +18,10 @@ from bareasgi.http import HttpRequestCallback
 from bareasgi.websockets import WebSocketRequestCallback
 
 from sesh.core import Session, SessionEngine
-from sesh.core.engine import DEFAULT_MAX_AGE, EngineOptions
+from sesh.core.config import DEFAULT_MAX_AGE, EngineOptions
+from sesh.core.engine import OUTAGE_BODY, OUTAGE_CLOSE, OUTAGE_HEADERS, OUTAGE_STATUS
 from sesh.core.errors import NoSessionMiddleware, StoreUnavailable
-from sesh.core.middleware import OUTAGE_BODY, OUTAGE_CLOSE, OUTAGE_HEADERS, OUTAGE_STATUS
+from sesh.core.session import state_of
 from sesh.core.store import ClientStore, Store
 from sesh.core.types import Scope
 from sesh.stores.memory import MemoryStore
@@ -107,20 +108,17 @@ def _text(value: bytes | str) -> str:
 
 
 class _Sessions:
-    """The engine, driven from bareASGI's http and websocket middleware chains."""
+    """The engine's three entry points, called from bareASGI's middleware chains."""
 
     def __init__(self, engine: SessionEngine, context_key: str) -> None:
         self.engine = engine
         self.context_key = context_key
 
     async def _open(self, request: HttpRequest | WebSocketRequest) -> Session:
-        engine = self.engine
         scope = cast("Scope", request.scope)  # bareASGI types it as a TypedDict
-        session = engine.start(scope)
-        if engine.wants_load(session):
-            await engine.load(session)  # may raise StoreUnavailable
+        session = await self.engine.open(scope)  # may raise StoreUnavailable
         request.context[self.context_key] = session
-        scope[engine.scope_key] = session  # so that sesh.core.session_data works too
+        scope[self.engine.config.scope_key] = session  # so that sesh.core.session_data works
         return session
 
     async def http(self, request: HttpRequest, handler: HttpRequestCallback) -> HttpResponse:
@@ -129,17 +127,20 @@ class _Sessions:
             session = await self._open(request)
         except StoreUnavailable:
             return _outage()
-        response = await handler(request)
-        headers = engine.begin_response(session, response.status)
-        if headers is None:
-            try:
-                headers = await engine.commit(session, vary=True)
-            except StoreUnavailable:
-                return _outage()
-        if headers:
-            response.headers = [*(response.headers or ()), *headers]
-        if session.accessed and response.body is not None:
-            response.body = _then_finish(response.body, engine, session)
+        try:
+            response = await handler(request)
+            response.headers = list(
+                await engine.response_starts(session, response.status, response.headers or ())
+            )
+        except StoreUnavailable:
+            return _outage()
+        except BaseException as error:
+            await engine.exchange_ends(session, error)
+            raise
+        if response.body is None:
+            await engine.exchange_ends(session)
+        else:
+            response.body = _then_end(response.body, engine, session)
         return response
 
     async def websocket(self, request: WebSocketRequest, handler: WebSocketRequestCallback) -> None:
@@ -148,10 +149,14 @@ class _Sessions:
         except StoreUnavailable:
             await request.web_socket.close(OUTAGE_CLOSE)
             return
-        request.web_socket = _AcceptWithCookie(request.web_socket, self.engine, session)
-        await handler(request)
-        if session.accessed:
-            await self.engine.finish(session)
+        socket = _AcceptWithCookie(request.web_socket, self.engine, session)
+        request.web_socket = socket
+        try:
+            await handler(request)
+        except BaseException as error:
+            await self.engine.exchange_ends(session, error)
+            raise
+        await self.engine.exchange_ends(session)
 
 
 def _outage() -> HttpResponse:
@@ -162,13 +167,17 @@ async def _once(body: bytes) -> AsyncIterator[bytes]:
     yield body
 
 
-async def _then_finish(
+async def _then_end(
     body: AsyncIterable[bytes], engine: SessionEngine, session: Session
 ) -> AsyncIterator[bytes]:
     """Stream the body, then save what changed while it streamed (the late save)."""
-    async for chunk in body:
-        yield chunk
-    await engine.finish(session)
+    try:
+        async for chunk in body:
+            yield chunk
+    except BaseException as error:
+        await engine.exchange_ends(session, error)
+        raise
+    await engine.exchange_ends(session)
 
 
 class _AcceptWithCookie(WebSocket):
@@ -187,17 +196,19 @@ class _AcceptWithCookie(WebSocket):
     async def accept(
         self, subprotocol: str | None = None, headers: list[tuple[bytes, bytes]] | None = None
     ) -> None:
-        extra = self._engine.begin_response(self._session, 0, vary=False)
-        if extra is None:
-            try:
-                extra = await self._engine.commit(self._session, vary=False)
-            except StoreUnavailable:
-                await self._inner.close(OUTAGE_CLOSE)
-                raise
-        await self._inner.accept(subprotocol, [*(headers or ()), *extra])
+        try:
+            merged = await self._engine.response_starts(
+                self._session, 0, headers or [], websocket=True
+            )
+        except StoreUnavailable:
+            await self._inner.close(OUTAGE_CLOSE)
+            raise
+        await self._inner.accept(subprotocol, list(merged))
 
     async def receive(self) -> bytes | str | None:
         result: bytes | str | None = await self._inner.receive()
+        if result is None:  # bareASGI's word for "the client went away"
+            state_of(self._session).saw_disconnect()
         return result
 
     async def send(self, content: bytes | str) -> None:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import msgspec
 
 from sesh.core import SessionMiddleware as _CoreMiddleware
-from sesh.core.engine import DEFAULT_MAX_AGE, EngineOptions
+from sesh.core.config import DEFAULT_MAX_AGE, EngineOptions
 from sesh.core.errors import SessionDataError
 from sesh.core.signing import TimestampHmacSigner
 from sesh.core.store import ClientStore, Meta, Record, Store, Unsealed, encode_meta

@@ -7,7 +7,7 @@ import gc
 import secrets
 import tracemalloc
 
-from sesh.core.session import encode_value
+from sesh.core.codec import encode_value
 from sesh.core.store import Meta, Record, encode_meta
 from sesh.core.tokens import new_id, store_key
 from sesh.stores.memory import MemoryStore

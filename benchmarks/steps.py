@@ -21,26 +21,24 @@ from typing import Any
 from instructions import ACTIONS, callgrind, drop, receive, session_cookie
 from scenarios import SECRET, SMALL
 
-# The request path of SessionMiddleware, as the engine's documented calls: each entry adds
+# The request path of SessionMiddleware, as the engine's entry points: each entry adds
 # one step to the path before it. Statements run in an async loop (see run()).
 PATH = {
     "engine.start: the Session, the cookie read and checked": "s = engine.start(scope)",
-    "engine.load, when wants_load: the record fetched and accepted": (
-        "if engine.wants_load(s):\n        await engine.load(s)"
-    ),
+    "engine.load: the record fetched and decoded": "await engine.load(s)",
     "the app's use of the session": "action(s)",
-    "engine.begin_response (and commit, when it asks)": (
-        "if engine.begin_response(s, 200) is None:\n        await engine.commit(s, True)"
+    "engine.response_starts: the commit plan, carried out": (
+        "await engine.response_starts(s, 200, [])"
     ),
-    "after the app: wants_finish": "s.accessed and engine.wants_finish(s)",
+    "engine.exchange_ends: the late save, if any": "await engine.exchange_ends(s)",
 }
 # Parts of the steps above, each counted alone.
 PARTS = {
-    "Session()": "Session(engine, False)",
+    "Session()": "Session(SessionState(engine, engine.config, client_side=False))",
     "reading the cookie header (read_values)": "read_values(scope['headers'], pattern)",
 }
 SERVER_PARTS = {
-    "checking the id (TokenCodec.load)": "engine.tokens.load(value, 0.0)",
+    "checking the id (TokenCodec.load)": "engine.config.tokens.load(value, 0.0)",
     "the store key (store_key)": "store_key(session_id)",
     "MemoryStore.load": "await store.load(key)",
 }
@@ -55,6 +53,7 @@ async def namespace(kind: str, scenario: str) -> dict[str, Any]:
     from sesh.core import SessionMiddleware
     from sesh.core.cookies import read_values
     from sesh.core.session import Session
+    from sesh.core.state import SessionState
     from sesh.core.tokens import store_key
     from sesh.stores.cookie import CookieStore
     from sesh.stores.memory import MemoryStore
@@ -90,11 +89,12 @@ async def namespace(kind: str, scenario: str) -> dict[str, Any]:
         "engine": middleware.engine,
         "key": store_key(session_id) if session_id else "",
         "middleware": middleware,
-        "pattern": middleware.engine.cookie.pattern,
+        "pattern": middleware.engine.config.cookie.pattern,
         "read_values": read_values,
         "receive": receive,
         "scope": {"type": "http", "scheme": "http", "headers": headers},
         "Session": Session,
+        "SessionState": SessionState,
         "session_id": session_id,
         "store": store,
         "store_key": store_key,

@@ -1,32 +1,44 @@
-"""sesh.core: HTTP sessions for any ASGI application, with no framework imports."""
+"""sesh.core: HTTP sessions for any ASGI application, with no framework imports.
 
-from .cookies import CookieSpec
-from .engine import EngineOptions, SessionEngine, SessionOptions
+What applications use is here. Store authors find their contract in :mod:`sesh.core.store`,
+and tests their helpers (and the store contract suite) in :mod:`sesh.core.testing`.
+"""
+
+from .config import SessionConfig, SessionOptions
+from .engine import SessionEngine
 from .errors import (
     ConfigurationError,
+    CookieAlreadySent,
+    InvalidExpiry,
     NoSessionMiddleware,
     SessionDataError,
     SessionError,
+    SessionNotFound,
     SessionNotLoaded,
+    SessionTooLarge,
+    SessionUnavailable,
+    StoreUnavailable,
 )
 from .middleware import SessionMiddleware, open_session, session_data
 from .session import Session
-from .store import Record, Store
 
 __all__ = [
     "ConfigurationError",
-    "CookieSpec",
-    "EngineOptions",
+    "CookieAlreadySent",
+    "InvalidExpiry",
     "NoSessionMiddleware",
-    "Record",
     "Session",
+    "SessionConfig",
     "SessionDataError",
     "SessionEngine",
     "SessionError",
     "SessionMiddleware",
+    "SessionNotFound",
     "SessionNotLoaded",
     "SessionOptions",
-    "Store",
+    "SessionTooLarge",
+    "SessionUnavailable",
+    "StoreUnavailable",
     "open_session",
     "session_data",
 ]

@@ -1,544 +1,505 @@
 """The session engine: one implementation of the request flow, driven by every integration.
 
-An integration calls: ``start`` when a request arrives, ``load`` if ``wants_load`` says so,
-``begin_response`` at the response start (and ``commit`` if it says so), and ``finish`` if
-``wants_finish`` says so once the app has returned without error. The checks are plain
-calls: most requests need no coroutine beyond the app's own.
-The pure-ASGI middleware is a few lines around them; the framework adapters are too.
+Every integration (the ASGI middleware, the bareASGI adapter, ``open_session``) uses the
+same entry points:
+
+* ``await engine.open(scope)``: the session for a request, its record loaded;
+* ``await engine.response_starts(session, status, headers)``: the commit, carried out
+  before the response start is passed on; returns the headers to send instead;
+* ``await engine.exchange_ends(session, error)``: saves what changed after the start.
+
+``wrap_send`` and ``wrap_receive`` are the one ``send`` and ``receive`` wrapper that ASGI
+integrations put around the app. Each of these raises :class:`StoreUnavailable` when the
+store failed and the policy is ``"fail"``; the integration then sends ``outage_answer``.
+
+The engine decides nothing about what to write: :func:`~sesh.core.commit.plan_commit` does,
+and the two executors here (server-side store, cookie store) carry its plan out.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import time
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
-from datetime import timedelta
-from typing import Any, Literal, TypedDict, TypeVar
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager, suppress
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from .cookies import MAX_LIFETIME, CookieSpec, SameSite, Secure, read_values
-from .errors import ConfigurationError, SessionTooLarge, StoreUnavailable
-from .session import ABANDONED, OPEN, STARTED, Session
-from .store import ClientStore, Record, Store, pack_meta, unpack_meta
-from .tokens import SecretKeys, TokenCodec, is_session_id, short_hash, store_key
-from .types import Clock, Scope
+from .commit import Cookie, Create, Delete, Moment, Plan, Retire, Touch, Update, plan_commit
+from .config import SessionConfig, SessionOptions
+from .cookies import read_values
+from .errors import ConfigurationError, SessionNotFound, SessionTooLarge, StoreUnavailable
+from .session import Session, state_of
+from .state import SessionState
+from .store import ClientStore, Record, Store
+from .tokens import is_session_id, short_hash, store_key
+from .types import Message, Receive, Scope, Send
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 logger = logging.getLogger("sesh")
 
-DEFAULT_MAX_AGE = 14 * 24 * 60 * 60  # two weeks, as Starlette's middleware
 MAX_SET_COOKIE = 4096
 """Bytes of one ``Set-Cookie`` (name, value and attributes) that every browser keeps."""
+IN_COOKIE = "cookie"
+"""The "store key" of a session that lives in its cookie."""
+
+# The outage answer (on_store_error="fail"), the same from every integration.
+OUTAGE_STATUS = 503
+OUTAGE_HEADERS = [(b"content-type", b"text/plain; charset=utf-8"), (b"retry-after", b"1")]
+OUTAGE_BODY = b"Service Unavailable: session store"
+OUTAGE_CLOSE = 1013  # websocket close code: try again later
+OUTAGE_REASON = "session store unavailable"
 
 _SECURE_SCHEMES = frozenset({"https", "wss"})
-_VARY_COOKIE = (b"vary", b"Cookie")
-_IN_COOKIE = "cookie"  # the "store key" of a session that lives in its cookie
+# Messages that start a response; a websocket's denial response counts as http.
+_STARTS = frozenset({"http.response.start", "websocket.http.response.start", "websocket.accept"})
+_CREATE_ATTEMPTS = 3  # a collision of 256-bit ids means a broken random source
 T = TypeVar("T")
 Headers = Sequence[tuple[bytes, bytes]]
-_NO_HEADERS: Headers = ()
-_VARY_ONLY: Headers = (_VARY_COOKIE,)
-
-
-OnStoreError = Literal["fail", "continue"]
-
-
-class EngineOptions(TypedDict, total=False):
-    """The engine's options that are not about the cookie (see :class:`SessionEngine`)."""
-
-    idle_timeout: float | timedelta | None
-    touch_interval: float | timedelta | None
-    leeway: float | timedelta
-    on_store_error: OnStoreError
-    autoload: bool
-    scope_key: str
-    clock: Clock
-
-
-class SessionOptions(EngineOptions, total=False):
-    """Every keyword option of :class:`SessionEngine`, for ``**options`` that type checkers
-    can follow (PEP 692), so that ``Middleware(SessionMiddleware, ...)`` type-checks."""
-
-    secret_key: SecretKeys | None
-    cookie_name: str
-    max_age: float | timedelta
-    browser_session: bool
-    path: str
-    domain: str | None
-    secure: Secure
-    httponly: bool
-    samesite: SameSite
-    partitioned: bool
 
 
 class SessionEngine:
     """Reads the session cookie, loads and commits sessions through a store.
 
-    ``store`` is a server-side :class:`~sesh.core.Store` (the cookie carries an id) or a
-    :class:`~sesh.core.store.ClientStore` (the cookie carries the session). Every option is
-    validated here, when the middleware is built.
+    ``store`` is a server-side :class:`~sesh.core.store.Store` (the cookie carries an id) or
+    a :class:`~sesh.core.store.ClientStore` (the cookie carries the session). ``config`` is
+    a :class:`SessionConfig`, or its options are given as keywords, not both.
     """
 
     def __init__(
         self,
         store: Store | ClientStore,
-        *,
-        secret_key: SecretKeys | None = None,
-        cookie_name: str = "session",
-        max_age: float | timedelta = DEFAULT_MAX_AGE,
-        idle_timeout: float | timedelta | None = None,
-        touch_interval: float | timedelta | None = None,
-        browser_session: bool = False,
-        leeway: float | timedelta = 0,
-        on_store_error: OnStoreError = "fail",
-        path: str = "/",
-        domain: str | None = None,
-        secure: Secure = "auto",
-        httponly: bool = True,
-        samesite: SameSite = "lax",
-        partitioned: bool = False,
-        autoload: bool = True,
-        scope_key: str = "session",
-        clock: Clock = time.time,
+        config: SessionConfig | None = None,
+        **options: Unpack[SessionOptions],
     ) -> None:
+        if isinstance(store, type):
+            raise ConfigurationError(
+                f"store is the class {store.__name__}, not a store: pass an instance, "
+                f"{store.__name__}(...)"
+            )
         if isinstance(store, ClientStore):
             self.client: ClientStore | None = store
         elif isinstance(store, Store):
             self.client = None
         else:
             raise ConfigurationError(
-                "store must implement sesh.core.Store (load, create, update, touch, delete) "
-                f"or sesh.core.store.ClientStore (seal, unseal); got {type(store).__name__}"
+                "store must implement sesh.core.store.Store (load, create, update, touch, "
+                "delete) or sesh.core.store.ClientStore (seal, unseal); got "
+                f"{type(store).__name__}"
             )
+        if config is not None and options:
+            raise ConfigurationError(
+                "give a SessionConfig or keyword options, not both: add "
+                f"{', '.join(sorted(options))} to the SessionConfig"
+            )
+        if config is not None and not isinstance(config, SessionConfig):
+            raise ConfigurationError(f"config must be a SessionConfig, not {type(config).__name__}")
         self.store = store
-        self.tokens = TokenCodec(secret_key)
-        self.cookie = CookieSpec(
-            cookie_name,
-            path=path,
-            domain=domain,
-            secure=secure,
-            httponly=httponly,
-            samesite=samesite,
-            partitioned=partitioned,
-        )
-        self.max_age = _seconds("max_age", max_age)
-        if self.max_age > MAX_LIFETIME:
-            raise ConfigurationError(
-                f"max_age ({self.max_age:g}s) is longer than the 400 days a browser keeps a "
-                "cookie (RFC 6265bis): lower it"
-            )
-        self.idle_timeout = None if idle_timeout is None else _seconds("idle_timeout", idle_timeout)
-        if self.idle_timeout is not None and self.idle_timeout > self.max_age:
-            raise ConfigurationError(
-                f"idle_timeout ({self.idle_timeout:g}s) is longer than max_age "
-                f"({self.max_age:g}s), so it could never apply: lower it or raise max_age"
-            )
-        if touch_interval is not None and self.idle_timeout is None:
-            raise ConfigurationError("touch_interval only applies with an idle_timeout: set one")
-        self.touch_interval = (
-            (self.idle_timeout or 0) / 10
-            if touch_interval is None
-            else _seconds("touch_interval", touch_interval)
-        )
-        if self.idle_timeout is not None and self.touch_interval >= self.idle_timeout:
-            raise ConfigurationError(
-                "touch_interval must be shorter than idle_timeout, or sessions would expire "
-                "while in use"
-            )
-        self.leeway = 0.0 if leeway == 0 else _seconds("leeway", leeway)
-        if self.leeway > 300:
-            raise ConfigurationError("leeway is for clock skew between servers: keep it <= 300s")
-        if not isinstance(scope_key, str) or not scope_key:
-            raise ConfigurationError("scope_key must be a non-empty str")
-        if on_store_error not in ("fail", "continue"):
-            raise ConfigurationError(
-                f"on_store_error must be 'fail' (answer 503) or 'continue' (an empty, read-only "
-                f"session), not {on_store_error!r}"
-            )
-        self.on_store_error = on_store_error
-        self.browser_session = bool(browser_session)
-        self.autoload = autoload
-        self.scope_key = scope_key
-        self.clock = clock
+        self.config = config if config is not None else SessionConfig(**options)
 
     # -- a request arrives -------------------------------------------------------------------
 
     def start(self, scope: Scope) -> Session:
-        """The session for this request, before any store I/O.
+        """The session for this request, before any store I/O: its cookie read and checked.
 
-        A session that came with a valid cookie for a server-side store still needs
-        ``await load(session)`` (the middleware does it unless ``autoload=False``).
+        A valid cookie of a server-side store leaves a record to :meth:`load`.
         """
-        session = Session(self, scope.get("scheme") in _SECURE_SCHEMES)
-        # scope["headers"]: the ASGI spec requires it in http and websocket scopes.
-        values = read_values(scope["headers"], self.cookie.pattern)
+        config = self.config
+        values = _read_cookie(scope["headers"], config)
+        state = SessionState(
+            self,
+            config,
+            client_side=self.client is not None,
+            secure=scope.get("scheme") in _SECURE_SCHEMES,
+            had_cookie=bool(values),
+        )
+        session = Session(state)
         if not values:
-            if values is None:
-                logger.info("session cookie ignored: the cookie headers exceed the size limit")
             return session
-        session._client_cookie = True
-        # One value is the common case: checked here, without _one_valid's bookkeeping.
         if self.client is None:
-            tokens = self.tokens
-            lenient = self.clock() - self.leeway if tokens.signed else 0.0  # bare ids: no time
-            if len(values) > 1:
-                verified = _one_valid(values, tokens.load, lenient)
-            elif (verified := tokens.load(values[0], lenient)) is None:
-                _rejected(values[0])
+            tokens = config.tokens
+            now = config.clock() - config.leeway if tokens.signed else 0.0  # bare ids: no time
+            verified = _one_valid(values, lambda value: tokens.load(value, now))
             if verified is not None:
-                session._pending = verified.session_id
-                session._resign = verified.resign
+                state.expect(verified.session_id, verified.resign)
             return session
-        now = self.clock()
-        if len(values) > 1:
-            unsealed = _one_valid(values, self.client.unseal)
-        elif (unsealed := self.client.unseal(values[0])) is None:
-            _rejected(values[0])
+        unsealed = _one_valid(values, self.client.unseal)
         if unsealed is not None:
-            self._accept(session, unsealed.session_id, _IN_COOKIE, unsealed.record, now)
-            if unsealed.resign:  # an older key: rewrite the cookie, if it was accepted
-                session._resign = session._key is not None
+            state.adopt(
+                session,
+                unsealed.session_id,
+                IN_COOKIE,
+                unsealed.record,
+                config.clock(),
+                resign=unsealed.resign,
+            )
         return session
 
-    def wants_load(self, session: Session) -> bool:
-        """Whether an integration must ``await load(session)`` before the app runs: the
-        request carried a valid cookie of a server-side store, and ``autoload`` is on."""
-        return session._pending is not None and self.autoload
+    async def open(self, scope: Scope) -> Session:
+        """:meth:`start`, then :meth:`load` unless ``autoload`` is off."""
+        session = self.start(scope)
+        if self.config.autoload:
+            await self.load(session)
+        return session
 
     async def load(self, session: Session) -> None:
-        """Fetch the record of a session that came with a valid cookie.
+        """Fetch the record of a session that came with a valid cookie (a no-op otherwise).
 
-        Raises :class:`StoreUnavailable` when the store is unreachable and
-        ``on_store_error="fail"`` (the integration then answers 503); with ``"continue"``
-        the session becomes empty, read-only and ``unavailable``.
+        Raises :class:`StoreUnavailable` when the store fails and ``on_store_error="fail"``;
+        with ``"continue"`` the session becomes empty, read-only and ``unavailable``.
         """
-        session_id = session._pending
+        state = state_of(session)
+        if state.pending() is None:
+            return
+        try:
+            await self._fetch(session)
+        except StoreUnavailable as error:
+            self._outage(session, "loading", error)
+
+    async def _fetch(self, session: Session) -> None:
+        state = state_of(session)
+        session_id = state.pending()
         if session_id is None:
             return
         key = store_key(session_id)
-        try:
-            record = await self.store.load(key)  # type: ignore[union-attr]
-        except StoreUnavailable:
-            self._outage(session, "loading")
-            return
-        session._pending = None
-        now = self.clock()
+        record = await self._server_store().load(key)
         if record is None:
-            session._reset(now)
             logger.info("session cookie names no live session (%s)", short_hash(session_id))
-            return
-        self._accept(session, session_id, key, record, now)
-
-    def _accept(
-        self, session: Session, session_id: str, key: str, record: Record, now: float
-    ) -> None:
-        """Make ``record`` the session's state if it is intact and unexpired; otherwise the
-        session is new and empty."""
-        try:
-            created_at, deadline, touched_at, browser = unpack_meta(record.meta)
-        except ValueError:
-            logger.warning("stored session is corrupt; treated as none (%s)", short_hash(key))
-            session._reset(now)
-            return
-        idle = self.idle_timeout
-        lenient = now - self.leeway
-        if deadline <= lenient or (idle is not None and touched_at + idle <= lenient):
-            session._reset(now)  # expired: a store's TTL may lag our clock; a cookie may be
-            return  # replayed
-        # The store built record.data for this call alone: the session may keep it. Values
-        # are decoded when first read (see Session).
-        session._restore(
-            session_id or None, key, record.data, created_at, deadline, touched_at, browser
-        )
-        if idle is not None:
-            session._touch_due = now - touched_at >= self.touch_interval
+            state.reset(session)
+        elif not state.adopt(session, session_id, key, record, self.config.clock()):
+            state.reset(session)
 
     # -- the response starts -------------------------------------------------------------------
 
-    def begin_response(self, session: Session, status: int, vary: bool = True) -> Headers | None:
-        """The response is starting: the headers to add to it, or ``None`` when the store
-        must be written first, and ``await commit(session, vary)`` gives them instead.
+    async def response_starts(
+        self, session: Session, status: int, headers: Iterable[Any], *, websocket: bool = False
+    ) -> Iterable[Any]:
+        """Commit the session as the response starts; the headers the response must carry
+        (``headers`` itself when nothing changes). ``status`` >= 500 abandons the session:
+        nothing is saved, now or later. A websocket accept passes ``websocket=True``."""
+        state = state_of(session)
+        if status >= 500:  # nothing is saved, now or later, for an error answer
+            state.abandon()
+        if not state.needs_commit():  # untouched: the common case, and the cheapest
+            state.response_started()
+            return headers
+        try:
+            plan, set_cookie = await self._commit(session, Moment.START, status)
+        except StoreUnavailable as error:
+            self._outage(session, "saving", error)  # "continue": on, without a cookie
+            state.response_started()
+            return headers
+        if websocket:  # Vary means nothing to a websocket
+            return headers if set_cookie is None else [*headers, (b"set-cookie", set_cookie)]
+        return _with_session_headers(headers, set_cookie, plan.vary, self.config.cookie.name)
 
-        ``status`` >= 500 abandons the session: nothing is saved, now or later. A websocket
-        accept passes status 0. ``vary`` asks for ``Vary: Cookie`` when the session was read
-        (http, not a websocket accept).
-        """
-        if status >= 500:
-            session.phase = ABANDONED
-            return _NO_HEADERS
-        if not (session.accessed or session._touch_due or session._resign):
-            session.phase = STARTED  # untouched: the common case, and the cheapest
-            return _NO_HEADERS
-        if session._loaded and session._dirty():
-            if self.client is None:
-                return None
-            self._persist_in_cookie(session)  # no I/O: it all goes in the cookie
-        return self._headers(session, vary)
+    async def save(self, session: Session) -> None:
+        """Write the session's changes now (``Session.save()``); before the response starts,
+        the cookie, if it must change, goes out with it. The app asked for this write, so a
+        store failure raises :class:`StoreUnavailable` to it whatever the policy."""
+        await self._commit(session, state_of(session).moment())
 
-    async def commit(self, session: Session, vary: bool) -> Headers:
-        """Write what changed, when ``begin_response`` returned ``None``; the headers to add
-        to the response that is starting.
+    async def exchange_ends(self, session: Session, error: BaseException | None = None) -> None:
+        """The app returned (``error`` is what it raised, if anything): save what changed
+        after the response started. An error abandons the changes, except a websocket
+        whose client went away: that is how a socket normally ends."""
+        state = state_of(session)
+        if error is not None and not state.client_went_away():
+            state.abandon()
+            return
+        state.response_started()  # if the app never started one, no cookie can go out now
+        if not state.may_have_late_changes(session):
+            return
+        try:
+            await self._commit(session, Moment.LATE)
+        except StoreUnavailable as failure:
+            logger.warning(
+                "session store unreachable (%s: %s): changes made after the response "
+                "started were not saved",
+                type(self.store).__name__,
+                failure,
+            )
 
-        Raises :class:`StoreUnavailable` when the store is unreachable and
-        ``on_store_error="fail"``: the integration answers 503 instead of the app's response.
-        """
-        try:  # begin_response() found changes: no second look before persist()'s own
-            await self.persist(session)
+    def _outage(self, session: Session, doing: str, error: StoreUnavailable) -> None:
+        """Apply the outage policy: raise for "fail", degrade the session for "continue"."""
+        where = f"{type(self.store).__name__}: {error}"
+        if self.config.on_store_error == "fail":
+            logger.warning("session store unreachable while %s (%s): answering 503", doing, where)
+            state_of(session).abandon()
+            raise error
+        logger.warning("session store unreachable while %s (%s): continuing without", doing, where)
+        state_of(session).go_unavailable(session)
+
+    # -- committing: the plan, then one of two executors --------------------------------------
+
+    async def _commit(
+        self, session: Session, moment: Moment, status: int = 200
+    ) -> tuple[Plan, bytes | None]:
+        """Plan the commit and carry it out; the plan, and the ``Set-Cookie`` value to send
+        (only at the response start). Raises :class:`StoreUnavailable` as the store does."""
+        state = state_of(session)
+        snapshot = state.snapshot(session)
+        plan = plan_commit(snapshot, moment, status)
+        if plan.abandon:
+            state.abandon()
+            return plan, None
+        if plan.warning is not None:
+            logger.warning("%s", plan.warning)
+        cookie = plan.cookie
+        if self.client is not None:
+            key = IN_COOKIE if cookie is Cookie.SET else plan.record
+        else:
+            done, key = await self._run_on_store(state, plan)
+            if not done:  # ended elsewhere: the cookie stays, the client may hold a newer one
+                state.vanished(session, moment)
+                return plan, None
+        set_cookie = self._set_cookie(state, plan, cookie, snapshot.now, moment)
+        state.committed(session, plan, moment, key)
+        return plan, set_cookie
+
+    async def _run_on_store(self, state: SessionState, plan: Plan) -> tuple[bool, str | None]:
+        """Carry out the plan's steps on the server-side store, in order. False when a
+        conditional write found the record gone (the session ended elsewhere); otherwise
+        True and the key of the record behind the session afterwards."""
+        store = self._server_store()
+        created: str | None = None
+        try:
+            for step in plan.steps:
+                if isinstance(step, Create):
+                    created = await self._create(state, store, step)
+                elif isinstance(step, Update):
+                    if not await store.update(
+                        step.key, step.changed, step.removed, step.meta, step.ttl
+                    ):
+                        return False, None
+                elif isinstance(step, Touch):
+                    if not await store.touch(step.key, step.meta, step.ttl):
+                        return False, None
+                elif isinstance(step, Delete):
+                    await store.delete(step.key)
+                elif isinstance(step, Retire) and not await store.delete(step.key):
+                    # Logged out meanwhile: the new record must not outlive the old one.
+                    assert created is not None
+                    await store.delete(created)
+                    return False, None
         except StoreUnavailable:
-            session.phase = ABANDONED
-            self._outage(session, "saving")
-            return _NO_HEADERS
-        return self._headers(session, vary)
+            if created is not None:  # nothing half-written: the old session stays as it was
+                with suppress(StoreUnavailable):
+                    await store.delete(created)
+            raise
+        return True, created if created is not None else plan.record
+
+    def _server_store(self) -> Store:
+        """The store, where the caller knows it is a server-side one."""
+        if self.client is not None:
+            raise TypeError("a cookie store has no records to load or write")
+        return self.store  # type: ignore[return-value]
 
     @staticmethod
-    def _headers(session: Session, vary: bool) -> Headers:
-        session.phase = STARTED
-        vary = vary and session.accessed
-        cookie = session.set_cookie
-        if cookie is None:
-            return _VARY_ONLY if vary else _NO_HEADERS
-        session.set_cookie = None
-        return [(b"set-cookie", cookie), _VARY_COOKIE] if vary else [(b"set-cookie", cookie)]
+    async def _create(state: SessionState, store: Store, step: Create) -> str:
+        session_id = state.cookie_id()  # the id the app may already have read
+        for _ in range(_CREATE_ATTEMPTS):
+            key = store_key(session_id)
+            if await store.create(key, step.record, step.ttl):
+                return key
+            session_id = state.new_id()
+        raise RuntimeError("could not create a session: three fresh ids already existed")
 
-    @staticmethod
-    def wants_finish(session: Session) -> bool:
-        """Whether ``await finish(session)`` has anything to save: the app changed the
-        session after its response started."""
-        return (
-            session.phase == STARTED and session.accessed and session._loaded and session._dirty()
-        )
+    def _set_cookie(
+        self, state: SessionState, plan: Plan, cookie: Cookie, now: float, moment: Moment
+    ) -> bytes | None:
+        """The ``Set-Cookie`` value for ``cookie``, or None when it stays as it is. Made
+        (and checked against the browser's limit) even before the start, so that a save()
+        learns at once that it would not fit; only the start sends it."""
+        if cookie is Cookie.KEEP:
+            return None
+        spec = self.config.cookie
+        if cookie is Cookie.DELETE:
+            header = spec.delete_cookie(state.secure)
+        else:
+            max_age = None if plan.browser else max(0, math.ceil(plan.deadline - now))
+            header = spec.set_cookie(self._cookie_value(state, plan), max_age, state.secure)
+            if len(header) > MAX_SET_COOKIE and self.client is not None:
+                # The store's compact form (deflate, say) may fit; it costs more to make.
+                compact = self._cookie_value(state, plan, compact=True)
+                header = spec.set_cookie(compact, max_age, state.secure)
+            if len(header) > MAX_SET_COOKIE:
+                raise SessionTooLarge(len(header), MAX_SET_COOKIE)
+        return header if moment is Moment.START else None
 
-    async def finish(self, session: Session) -> None:
-        """The app returned without error: save what changed after the response started."""
-        if self.wants_finish(session):
-            try:
-                await self.persist(session)
-            except StoreUnavailable:
-                logger.warning(
-                    "session store unreachable: changes made after the response "
-                    "started were not saved"
-                )
+    def _cookie_value(self, state: SessionState, plan: Plan, compact: bool = False) -> str:
+        if self.client is None:
+            return self.config.tokens.dump(state.cookie_id(), plan.deadline)
+        record = Record(dict(plan.data), plan.meta)
+        return self.client.seal(state.cookie_id(), record, compact=compact)
+
+    # -- outside a request --------------------------------------------------------------------
 
     @asynccontextmanager
-    async def open_session(self, session_id: str) -> AsyncIterator[Session]:
-        """A stored session, outside any request (a worker, a job queue); see
-        :func:`sesh.core.open_session`."""
+    async def open_stored(self, session_id: str) -> AsyncIterator[Session]:
+        """A stored session by its id, outside any request; see
+        :func:`sesh.core.open_session`. Outages raise :class:`StoreUnavailable` whatever the
+        policy: a worker has no response to degrade."""
         if self.client is not None:
             raise ConfigurationError(
                 "a cookie store keeps each session in its browser: it cannot be opened outside "
                 "a request; use a server-side store (MemoryStore, RedisStore)"
             )
         if not is_session_id(session_id):
-            raise LookupError("not a session id: pass session.id, not the cookie's value")
-        session = Session(self)
-        session._pending = session_id
-        await self.load(session)
-        if session._key is None:
-            raise LookupError("no live session has this id (it ended, or never existed)")
-        session.phase = STARTED  # as after a response: the client's cookie cannot change now
+            raise SessionNotFound("not a session id: pass session.id, not the cookie's value")
+        state = SessionState(self, self.config, client_side=False, started=True)
+        session = Session(state)
+        state.expect(session_id, False)
+        await self._fetch(session)
+        if state.is_new():
+            raise SessionNotFound("no live session has this id (it ended, or never existed)")
         yield session
-        if session._regenerated:
-            raise RuntimeError("regenerate() needs the user's request, to send the new cookie")
-        await self.persist(session)
+        await self._commit(session, Moment.LATE)
 
-    def _outage(self, session: Session, doing: str) -> None:
-        """Apply the outage policy: raise for "fail", degrade the session for "continue"."""
-        if self.on_store_error == "fail":
-            logger.warning("session store unreachable while %s: answering 503", doing)
-            raise StoreUnavailable(f"the session store is unreachable while {doing}")
-        logger.warning("session store unreachable while %s: continuing without", doing)
-        session._reset(self.clock())
-        session._pending = None
-        session.unavailable = True
-        session.set_cookie = None
+    # -- the ASGI wrappers -------------------------------------------------------------------
 
-    # -- writing -------------------------------------------------------------------------
+    def wrap_send(self, scope: Scope, session: Session, send: Send) -> Send:
+        """The app's ``send``: commits at the response start, and answers the outage in the
+        app's place when the store fails (then drops what the app sends after)."""
+        answered = False
 
-    async def persist(self, session: Session) -> None:
-        """Write the session's changes, following the commit rules.
-
-        Before the response starts, a cookie that must change is left in
-        ``session.set_cookie``; after it, changes that would need a new cookie are dropped
-        with a warning, because the client could never present it.
-        """
-        if not session._loaded or session.phase == ABANDONED or session.unavailable:
-            return
-        if self.client is not None:
-            self._persist_in_cookie(session)
-            return
-        late = session.phase != OPEN
-        changed, removed = session._changes()  # encodes first: a bad value writes nothing
-        store: Store = self.store  # type: ignore[assignment]
-        now = self.clock()
-
-        if session._key is None:  # no record behind it: new, regenerated or invalidated
-            if session._drop is not None:
-                if late and session._regenerated:
-                    logger.warning("regenerate() after the response started was ignored")
-                    return
-                dropped, regenerated = session._drop, session._regenerated
-                existed = await store.delete(dropped)
-                session._drop = None
-                session._regenerated = False
-                if regenerated and not existed:
-                    # Deleted meanwhile (a logout, or another regenerate): never bring it back.
-                    logger.warning(
-                        "refused to recreate a session deleted by another request (%s)",
-                        short_hash(dropped),
-                    )
-                    session._reset(now)
-                    return
-                if not changed and session._client_cookie and not late:
-                    session.set_cookie = self.cookie.delete_cookie(session._secure)
-            if changed:
-                if late:
-                    logger.warning(
-                        "a new session written after the response started was dropped: "
-                        "its cookie could not reach the client"
-                    )
-                    return
-                await self._create(store, session, changed, now)
-            return
-
-        if changed or removed or session._expiry_changed:
-            if session._expiry_changed:
-                if late:  # safe: whichever of cookie and record expires first ends it
-                    logger.warning(
-                        "set_expiry() after the response started: the cookie keeps its old lifetime"
-                    )
-                session._resign = True  # the cookie's Max-Age (and signed deadline) changes
-            session._touched_at = now
-            ttl = session._expiry() - now
-            if ttl <= 0:  # set_expiry() moved the deadline into the past
-                await store.delete(session._key)
-                self._expire_cookie(session, now, late)
+        async def send_with_session(message: Message) -> None:
+            nonlocal answered
+            if answered:
                 return
-            if not await store.update(session._key, changed, removed, self._meta(session), ttl):
-                logger.warning(
-                    "refused to recreate a session deleted by another request (%s)",
-                    short_hash(session._key),
-                )
-                session._reset(now)
-                return
-            session._written(changed)
-        elif session._touch_due:
-            session._touched_at = now
-            session._touch_due = False
-            await store.touch(session._key, self._meta(session), session._expiry() - now)
-        if session._resign and not late:
-            self._set_id_cookie(session, now)
+            kind = message["type"]
+            if kind in _STARTS:
+                websocket = kind == "websocket.accept"
+                headers = message.get("headers", ())
+                try:
+                    new = await self.response_starts(
+                        session, message.get("status", 0), headers, websocket=websocket
+                    )
+                except StoreUnavailable:
+                    answered = True
+                    await send_outage(scope["type"], send)
+                    return
+                if new is not headers:
+                    message["headers"] = new
+            await send(message)
 
-    async def _create(
-        self, store: Store, session: Session, data: dict[str, bytes], now: float
-    ) -> None:
-        session._touched_at = now
-        ttl = session._expiry() - now
-        record = Record(data, self._meta(session))
-        for _ in range(3):  # a collision of 256-bit ids means a broken random source
-            key = store_key(session.id)
-            if await store.create(key, record, ttl):
-                session._key = key
-                session._written(data)
-                self._set_id_cookie(session, now)
-                return
-            session._id = None
-        raise RuntimeError("could not create a session: three fresh ids already existed")
+        return send_with_session
 
-    def _persist_in_cookie(self, session: Session) -> None:
-        """The client-side store: every change rewrites the whole cookie."""
-        client: ClientStore = self.client  # type: ignore[assignment]  # checked by the caller
-        changed, removed = session._changes()
-        if not (
-            changed
-            or removed
-            or session._drop is not None
-            or session._expiry_changed
-            or session._resign
-            or session._touch_due
-        ):
-            return
-        now = self.clock()
-        if session.phase != OPEN:
-            logger.warning(
-                "session changes after the response started were dropped: a cookie-store "
-                "session travels in the response headers, which were already sent"
-            )
-            session._written(changed)  # what it would have been; the client keeps its cookie
-            return
-        if removed:
-            data = {key: raw for key, raw in session._raw.items() if key not in removed}
-            data.update(changed)
-        else:
-            data = session._raw | changed
-        session._drop = None
-        session._regenerated = False
-        session._touched_at = now
-        if not data or session._expiry() <= now:  # emptied, invalidated or expired: delete it
-            session._written(changed)
-            session._key = None
-            self._expire_cookie(session, now, late=False)
-            return
-        record = Record(data, self._meta(session))
-        try:
-            self._set_cookie(session, now, client.seal(session.id, record))
-        except SessionTooLarge:  # the store's compact form may fit; it costs more to make
-            self._set_cookie(session, now, client.seal(session.id, record, compact=True))
-        session._key = _IN_COOKIE
-        session._written(changed)
+    @staticmethod
+    def wrap_receive(session: Session, receive: Receive) -> Receive:
+        """A websocket's ``receive``, noting when the client went away, so that the error a
+        framework raises for it (Starlette's ``WebSocketDisconnect``) ends it normally."""
+        state = state_of(session)
 
-    def _meta(self, session: Session) -> bytes:
-        return pack_meta(
-            session._created_at, session._deadline, session._touched_at, session._browser
-        )
+        async def receive_noting_disconnect() -> Message:
+            message = await receive()
+            if message["type"] == "websocket.disconnect":
+                state.saw_disconnect()
+            return message
 
-    def _set_id_cookie(self, session: Session, now: float) -> None:
-        """The cookie of a server-side session: its (signed) id."""
-        self._set_cookie(session, now, self.tokens.dump(session.id, session._deadline))
-
-    def _set_cookie(self, session: Session, now: float, value: str) -> None:
-        max_age = None if session._browser else max(0, math.ceil(session._deadline - now))
-        header = self.cookie.set_cookie(value, max_age, session._secure)
-        if len(header) > MAX_SET_COOKIE:
-            raise SessionTooLarge(len(header), MAX_SET_COOKIE)
-        session.set_cookie = header
-        session._resign = False
-
-    def _expire_cookie(self, session: Session, now: float, late: bool) -> None:
-        had_cookie = session._client_cookie
-        session._reset(now)
-        if had_cookie and not late:
-            session.set_cookie = self.cookie.delete_cookie(session._secure)
+        return receive_noting_disconnect
 
 
-def _one_valid(values: list[bytes], check: Callable[..., T | None], *args: Any) -> T | None:
-    """The one value under our name that passes ``check(value, *args)``; None if none does,
-    or if two different ones do (cookie tossing: which one the browser meant is unknowable)."""
-    found = found_value = None
+async def send_outage(kind: str, send: Send) -> None:
+    """The outage answer: 503 for http; for a websocket, a close with 1013 (try again later)."""
+    if kind == "websocket":
+        await send({"type": "websocket.close", "code": OUTAGE_CLOSE, "reason": OUTAGE_REASON})
+        return
+    await send({"type": "http.response.start", "status": OUTAGE_STATUS, "headers": OUTAGE_HEADERS})
+    await send({"type": "http.response.body", "body": OUTAGE_BODY})
+
+
+def _read_cookie(headers: Iterable[tuple[bytes, bytes]], config: SessionConfig) -> list[bytes]:
+    """The values sent under our cookie name (none past the size cap, logged)."""
+    values = read_values(headers, config.cookie.pattern)
+    if values is None:
+        logger.info("session cookie ignored: the cookie headers exceed the size limit")
+        return []
+    return values
+
+
+def _one_valid(values: list[bytes], check: Callable[[bytes], T | None]) -> T | None:
+    """The one value under our name that passes ``check``; None if none does, or if two
+    different ones do (cookie tossing: which one the browser meant is unknowable). At most
+    one log record, however many values were rejected."""
+    found: T | None = None
+    found_value = b""
+    rejected: list[bytes] = []
     for value in values:
-        verified = check(value, *args)
+        verified = check(value)
         if verified is None:
-            _rejected(value)
+            rejected.append(value)
         elif found is None or found == verified:
             found, found_value = verified, value
         else:
             logger.warning(
                 "session cookie ignored: two different valid values were sent (%s, %s)",
-                short_hash(found_value or b""),
+                short_hash(found_value),
                 short_hash(value),
             )
             return None
+    if rejected:
+        logger.info(
+            "session cookie rejected: %d of %d values (%s)",
+            len(rejected),
+            len(values),
+            short_hash(rejected[0]),
+        )
     return found
 
 
-def _rejected(value: bytes) -> None:
-    """Log a cookie value that failed its check (by a hash: never the value itself)."""
-    logger.info("session cookie rejected (%s)", short_hash(value))
+def _with_session_headers(
+    headers: Iterable[Any], set_cookie: bytes | None, vary: bool, cookie_name: str
+) -> list[Any]:
+    """The response's headers with our ``Set-Cookie`` and ``Vary: Cookie`` merged in: one
+    ``Set-Cookie`` for our name (ours wins over one the app set itself, with a warning),
+    and exactly one ``Cookie`` token in ``Vary``."""
+    merged = list(headers)
+    if set_cookie is not None:
+        ours = cookie_name.encode("latin-1") + b"="
+        kept = [
+            (name, value)
+            for name, value in merged
+            if not (bytes(name).lower() == b"set-cookie" and bytes(value).startswith(ours))
+        ]
+        if len(kept) != len(merged):
+            logger.warning(
+                "the app set the session cookie %r itself; sesh's Set-Cookie replaces it "
+                "(change the session through the session, or use another cookie name)",
+                cookie_name,
+            )
+        merged = [*kept, (b"set-cookie", set_cookie)]
+    if vary:
+        _add_vary_cookie(merged)
+    return merged
 
 
-def _seconds(name: str, value: Any) -> float:
-    if isinstance(value, timedelta):
-        value = value.total_seconds()
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ConfigurationError(f"{name} must be a number of seconds or a timedelta: {value!r}")
-    if value <= 0:
-        raise ConfigurationError(f"{name} must be positive: {value!r}")
-    return float(value)
+def _add_vary_cookie(headers: list[Any]) -> None:
+    first = None
+    for index, (name, value) in enumerate(headers):
+        if bytes(name).lower() != b"vary":
+            continue
+        tokens = {token.strip().lower() for token in bytes(value).split(b",")}
+        if b"cookie" in tokens or b"*" in tokens:
+            return
+        if first is None:
+            first = index
+    if first is None:
+        headers.append((b"vary", b"Cookie"))
+    else:
+        name, value = headers[first]
+        headers[first] = (name, bytes(value) + b", Cookie")
+
+
+def new_engine(
+    store: Store | ClientStore | None,
+    config: SessionConfig | None,
+    options: SessionOptions,
+) -> SessionEngine:
+    """The engine of an integration: ``store=None`` means a new MemoryStore."""
+    if store is None:
+        from sesh.stores.memory import MemoryStore  # the default, imported only when used
+
+        store = MemoryStore()
+    return SessionEngine(store, config, **options)

@@ -2,138 +2,126 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+import logging
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any
 
-from .engine import SessionEngine, SessionOptions
+from .config import SessionConfig, SessionOptions
+from .engine import SessionEngine, new_engine, send_outage
 from .errors import NoSessionMiddleware, StoreUnavailable
-from .session import Session
+from .session import Session, state_of
 from .store import ClientStore, Store
-from .types import ASGIApp, Message, Receive, Scope, Send
+from .types import ASGIApp, Receive, Scope, Send
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
+logger = logging.getLogger("sesh")
 _SESSION_TYPES = frozenset({"http", "websocket"})
-# The outage answer (on_store_error="fail"), the same from every integration.
-OUTAGE_STATUS = 503
-OUTAGE_HEADERS = [(b"content-type", b"text/plain; charset=utf-8"), (b"retry-after", b"1")]
-OUTAGE_BODY = b"Service Unavailable: session store"
-OUTAGE_CLOSE = 1013  # websocket close code: try again later
-OUTAGE_REASON = "session store unavailable"
-
-# Messages that start a response; the websocket denial response counts as http.
-_STARTS = frozenset({"http.response.start", "websocket.http.response.start", "websocket.accept"})
 
 
 class SessionMiddleware:
     """Puts a :class:`Session` into ``scope["session"]`` for http and websocket scopes.
 
     ``store`` is any server-side or client-side store; ``None`` keeps sessions in a
-    :class:`~sesh.stores.memory.MemoryStore`. Every other
-    keyword is an option of :class:`~sesh.core.engine.SessionEngine` (see the README).
+    :class:`~sesh.stores.memory.MemoryStore`. The options come as one ``config``
+    (a :class:`SessionConfig`, shareable with workers) or as keywords (see the README).
     """
 
     def __init__(
         self,
         app: ASGIApp,
         store: Store | ClientStore | None = None,
+        *,
+        config: SessionConfig | None = None,
         **options: Unpack[SessionOptions],
     ) -> None:
-        if store is None:
-            from sesh.stores.memory import MemoryStore  # the default, imported only when used
-
-            store = MemoryStore()
         self.app = app
-        self.engine = SessionEngine(store, **options)
+        self.engine = new_engine(store, config, options)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in _SESSION_TYPES:
             await self.app(scope, receive, send)
             return
         engine = self.engine
-        # `in` first: no method call on the path of every request.
-        if engine.scope_key in scope and (existing := scope[engine.scope_key]) is not None:
-            if isinstance(existing, Session):  # the same middleware stacked twice
-                await self.app(scope, receive, send)
-                return
-            raise RuntimeError(
-                f"scope[{engine.scope_key!r}] is already set by another session middleware; "
-                "remove one, or give sesh another scope_key"
-            )
-        session = engine.start(scope)
-        if engine.wants_load(session):
-            try:
-                await engine.load(session)
-            except StoreUnavailable:
-                await _unavailable(scope["type"], send)
-                return
-        scope[engine.scope_key] = session
-        answered = False  # True once we answered 503 in the app's place
-
-        # Not a coroutine function: it hands back send()'s own awaitable, so passing a
-        # message through costs one plain call rather than a coroutine per message.
-        def send_with_session(message: Message) -> Awaitable[None]:
-            if answered:
-                return _nothing()
-            kind = message["type"]
-            if kind in _STARTS:
-                vary = kind != "websocket.accept"
-                headers = engine.begin_response(session, message["status"] if vary else 0, vary)
-                if headers is None:  # the store must be written first
-
-                    async def commit_then_send() -> None:
-                        nonlocal answered
-                        try:
-                            headers = await engine.commit(session, vary)
-                        except StoreUnavailable:
-                            answered = True
-                            await _unavailable(scope["type"], send)
-                            return
-                        if headers:
-                            message["headers"] = [*message.get("headers", ()), *headers]
-                        await send(message)
-
-                    return commit_then_send()
-                if headers:
-                    message["headers"] = [*message.get("headers", ()), *headers]
-            return send(message)
-
-        await self.app(scope, receive, send_with_session)
-        if session.accessed and engine.wants_finish(session):  # untouched: nothing to save
-            await engine.finish(session)
+        if _already_served(engine, scope):
+            await self.app(scope, receive, send)
+            return
+        try:
+            session = await engine.open(scope)
+        except StoreUnavailable:
+            await send_outage(scope["type"], send)
+            return
+        scope[engine.config.scope_key] = session
+        if scope["type"] == "websocket":
+            receive = engine.wrap_receive(session, receive)
+        try:
+            await self.app(scope, receive, engine.wrap_send(scope, session, send))
+        except BaseException as error:
+            await engine.exchange_ends(session, error)
+            raise
+        await engine.exchange_ends(session)
+        if scope.get(engine.config.scope_key) is not session:
+            _warn_replaced(engine)
 
 
-async def _nothing() -> None:
-    """What sending costs once the response is taken over by the outage answer."""
+def _already_served(engine: SessionEngine, scope: Scope) -> bool:
+    """Whether a sesh middleware with the same settings already put a session in this
+    scope (stacked twice: harmless); another session there is an error naming the fix."""
+    key = engine.config.scope_key
+    existing = scope.get(key)
+    if existing is None:
+        return False
+    if isinstance(existing, Session):
+        outer = state_of(existing).engine
+        if outer.config == engine.config and outer.store is engine.store:
+            return True
+        raise RuntimeError(
+            f"two sesh session middlewares with different settings (or stores) wrap this app, "
+            f"both at scope[{key!r}]: remove one, or give one another scope_key"
+        )
+    raise RuntimeError(
+        f"scope[{key!r}] is already set by another session middleware "
+        f"({type(existing).__module__}.{type(existing).__name__}): remove it, or give sesh "
+        "another scope_key"
+    )
 
 
-async def _unavailable(kind: str, send: Send) -> None:
-    """The outage answer: 503 for http; for a websocket, a close with 1013 (try again later)."""
-    if kind == "websocket":
-        await send({"type": "websocket.close", "code": OUTAGE_CLOSE, "reason": OUTAGE_REASON})
-        return
-    await send({"type": "http.response.start", "status": OUTAGE_STATUS, "headers": OUTAGE_HEADERS})
-    await send({"type": "http.response.body", "body": OUTAGE_BODY})
+_warned_replaced: set[int] = set()
+
+
+def _warn_replaced(engine: SessionEngine) -> None:
+    """Another session middleware inside sesh's replaced the session: once per engine."""
+    if id(engine) not in _warned_replaced:
+        _warned_replaced.add(id(engine))
+        logger.warning(
+            "another session middleware inside sesh's replaced scope[%r]: sesh saved nothing "
+            "of what the app did to it; remove the other middleware",
+            engine.config.scope_key,
+        )
 
 
 def open_session(
-    store: Store, session_id: str, **options: Unpack[SessionOptions]
+    store: Store,
+    session_id: str,
+    *,
+    config: SessionConfig | None = None,
+    **options: Unpack[SessionOptions],
 ) -> AbstractAsyncContextManager[Session]:
     """Open a stored session outside any request: in a worker, a job, another process.
 
-        async with open_session(store, session_id) as session:
+        async with open_session(store, session_id, config=config) as session:
             session["report"] = "ready"
 
     Changes are committed when the block ends without error, with the rules of a request:
     only the keys changed are written, and a session deleted meanwhile (a logout) is never
-    recreated. ``LookupError`` if no live session has this id. The cookie cannot change
-    from here, so ``regenerate()`` is refused; ``invalidate()`` logs the user out. Pass the
-    options the app uses (``max_age``, ``idle_timeout``, ...), so that expiry agrees.
-    The id is a bearer credential: hand it to workers as you would a password.
+    recreated. :class:`SessionNotFound` (a ``LookupError``) if no live session has this id.
+    The cookie cannot change from here, so ``regenerate()`` and ``set_expiry()`` raise
+    :class:`CookieAlreadySent`; ``invalidate()`` logs the user out. Pass the app's
+    ``config`` so that expiry agrees. The id is a bearer credential: hand it to workers as
+    you would a password.
     """
-    return SessionEngine(store, **options).open_session(session_id)
+    return SessionEngine(store, config, **options).open_stored(session_id)
 
 
 def session_data(source: Any, scope_key: str = "session") -> Session:

@@ -1,6 +1,10 @@
-"""The contract between the session engine and a server-side store.
+"""For store authors: the contract between the session engine and a store.
 
-Implement these five coroutines and every sesh integration can use your store. The engine
+Implement the five coroutines of :class:`Store` and every sesh integration can use your
+store; implement a capability protocol as well (:class:`PurgeableStore`,
+:class:`ClosableStore`, :class:`UserIndexStore`) and the engine and helpers use it where
+it helps. A store that keeps the whole session in its cookie implements
+:class:`ClientStore` instead. The engine
 does all session logic (ids, expiry, change tracking, cookies); a store only keeps records.
 
 A record is the session's fields, each value already encoded to bytes by the engine, plus a
@@ -14,9 +18,19 @@ Every operation must be atomic on its own, and in a networked store should be on
   changes only the fields it names, so two requests that change different keys both win;
 * ``touch`` refreshes ``meta`` and the TTL without rewriting data;
 * every write sets the record's time to live to ``ttl`` seconds (always > 0): no record is
-  ever kept without one.
+  ever kept without one. A store without native expiry (SQL) keeps an absolute
+  ``expires_at = now + ttl`` by its own clock, and ``load`` ignores rows past it.
 
-The test suite in ``tests/support/contract.py`` checks all of this; run it against a new store.
+An operation that cannot reach its backend in time raises :class:`StoreUnavailable`, and
+nothing else: the engine applies the app's outage policy.
+
+Two conditional writes are the whole concurrency story: ``update`` and ``touch`` report
+whether the record was there (a relational store counts the rows its ``UPDATE ... WHERE``
+matched), and changing only the named fields (a hash per session, a JSON merge, or a
+version column with a bounded compare-and-set retry) lets two requests that change
+different keys both win.
+
+``sesh.core.testing.StoreContract`` checks all of this; run it against a new store.
 """
 
 from __future__ import annotations
@@ -27,6 +41,21 @@ from math import isfinite
 from typing import Protocol, runtime_checkable
 
 import msgspec
+
+from .errors import StoreUnavailable
+
+__all__ = [
+    "ClientStore",
+    "ClosableStore",
+    "Meta",
+    "PurgeableStore",
+    "Record",
+    "Store",
+    "StoreUnavailable",
+    "Unsealed",
+    "UserIndexStore",
+    "encode_meta",
+]
 
 # Record, Meta and Unsealed are frozen msgspec structs, not NamedTuples: one is built for
 # every request that carries a session, and a struct is built in C where a NamedTuple
@@ -75,6 +104,46 @@ class Store(Protocol):
         ...
 
 
+@runtime_checkable
+class PurgeableStore(Protocol):
+    """A store whose expired records linger until removed (a SQL table, say)."""
+
+    async def purge_expired(self) -> int:
+        """Remove expired records, in batches that never hold a long lock; how many went."""
+        ...
+
+
+@runtime_checkable
+class ClosableStore(Protocol):
+    """A store holding connections that the app should close at shutdown."""
+
+    async def aclose(self) -> None:
+        """Release the store's connections; the store is not used afterwards."""
+        ...
+
+
+@runtime_checkable
+class UserIndexStore(Protocol):
+    """A store that can list the sessions of one user ("sign out everywhere").
+
+    The index is written after the session and read as an upper bound: every key it
+    returns is checked against the live sessions, and every entry expires with its session.
+    ``user`` is an opaque string the identity helpers derive from the user id.
+    """
+
+    async def index_add(self, user: str, key: str, ttl: float) -> None:
+        """Note that the session under ``key`` belongs to ``user``, for ``ttl`` seconds."""
+        ...
+
+    async def index_members(self, user: str) -> list[str]:
+        """The keys noted for ``user`` and not yet expired (some may have ended since)."""
+        ...
+
+    async def index_remove(self, user: str, keys: Collection[str]) -> None:
+        """Forget ``keys`` for ``user``."""
+        ...
+
+
 class Meta(msgspec.Struct, frozen=True):
     """What the engine keeps in ``Record.meta``. Server stores never look inside; a client
     store that writes a foreign cookie format builds one with :func:`encode_meta`."""
@@ -89,9 +158,9 @@ class Meta(msgspec.Struct, frozen=True):
     """Its cookie has no Max-Age: it lasts until the browser closes."""
 
 
-# Fixed-size binary: one C call to read, where MessagePack plus checks cost five times it.
-# Version 1 was MessagePack; its records read as corrupt, so they end as no session.
-_META_VERSION = 2
+# Fixed-size binary: one C call to read. Version 3 came with values that keep their type
+# (sesh.core.codec); records of older versions read as corrupt, so they end as no session.
+_META_VERSION = 3
 _META = struct.Struct("<Bddd?")
 
 

@@ -18,8 +18,8 @@ from fastapi import BackgroundTasks, FastAPI, Form, WebSocket
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from sesh.adapters.fastapi import SessionDep
-from sesh.adapters.starlette import SessionMiddleware
-from sesh.core import Store, open_session
+from sesh.core import SessionConfig, SessionMiddleware, open_session
+from sesh.core.store import Store
 from sesh.stores.memory import MemoryStore
 
 REMEMBER_ME = 30 * 24 * 60 * 60
@@ -38,8 +38,10 @@ def make_store() -> Store:
 
 
 store = make_store()
+# One configuration for the middleware and the background job, so that both agree.
+config = SessionConfig(secret_key=SECRET)
 app = FastAPI(title="sesh demo", openapi_url=None)
-app.add_middleware(SessionMiddleware, secret_key=SECRET, store=store)
+app.add_middleware(SessionMiddleware, store=store, config=config)
 
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>sesh demo</title>
@@ -130,7 +132,7 @@ async def run_job(session_id: str) -> None:
     for step in range(1, JOB_STEPS + 1):
         await asyncio.sleep(JOB_STEP_SECONDS)  # the work
         try:
-            async with open_session(store, session_id) as session:
+            async with open_session(store, session_id, config=config) as session:
                 session["job"] = {"step": step}
         except LookupError:
             return  # the user logged out: nobody to report to

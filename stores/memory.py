@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import math
 import struct
+import threading
 import time
 from collections import deque
 from collections.abc import Collection, Mapping
 
 import msgspec
 
+from sesh.core.errors import ConfigurationError
 from sesh.core.store import Record
 from sesh.core.types import Clock
 
@@ -43,17 +45,22 @@ class MemoryStore:
     the one closest to expiry is evicted (as Redis's ``volatile-ttl`` policy). Expired
     records are reclaimed a few at a time on each write, never by a full scan. ``clock`` is
     a monotonic time source, injectable for tests.
+
+    Each operation holds a lock for its few dict operations, so one store serves several
+    threads and event loops at once (``open_session`` in a worker thread, say) without
+    losing an update or undoing a logout.
     """
 
     def __init__(self, *, max_entries: int = 100_000, clock: Clock = time.monotonic) -> None:
         if isinstance(max_entries, bool) or not isinstance(max_entries, int) or max_entries < 1:
-            raise ValueError(f"max_entries must be a positive int, not {max_entries!r}")
+            raise ConfigurationError(f"max_entries must be a positive int, not {max_entries!r}")
         self.max_entries = max_entries
         self._clock = clock
         self._records: dict[str, bytes] = {}
         # Keys in creation order, rotated by the sweep. It may hold keys already deleted;
         # those are dropped when the sweep reaches them.
         self._order: deque[str] = deque()
+        self._lock = threading.Lock()
 
     def __len__(self) -> int:
         """The number of records held, expired ones not yet reclaimed included."""
@@ -72,25 +79,24 @@ class MemoryStore:
         self._records[key] = _encode((float(expires), meta, data))
 
     async def load(self, key: str) -> Record | None:
-        blob = self._records.get(key)
+        with self._lock:
+            blob = self._live(key, self._clock())
         if blob is None:
             return None
-        expires, meta, data = _decode(blob)
-        if expires <= self._clock():
-            del self._records[key]
-            return None
+        _, meta, data = _decode(blob)
         return Record(data, meta)
 
     async def create(self, key: str, record: Record, ttl: float) -> bool:
-        now = self._clock()
-        self._sweep(now)
-        if self._live(key, now) is not None:
-            return False
-        while len(self._records) >= self.max_entries and self._order:
-            self._evict(now)
-        self._put(key, record.meta, record.data, now + ttl)
-        self._order.append(key)
-        return True
+        with self._lock:
+            now = self._clock()
+            self._sweep(now)
+            if self._live(key, now) is not None:
+                return False
+            while len(self._records) >= self.max_entries and self._order:
+                self._evict(now)
+            self._put(key, record.meta, record.data, now + ttl)
+            self._order.append(key)
+            return True
 
     async def update(
         self,
@@ -100,24 +106,35 @@ class MemoryStore:
         meta: bytes,
         ttl: float,
     ) -> bool:
-        now = self._clock()
-        blob = self._live(key, now)
-        if blob is None:
-            return False
-        _, _, data = _decode(blob)
-        for field in removed:
-            data.pop(field, None)
-        data.update(changed)
-        self._put(key, meta, data, now + ttl)
-        return True
+        with self._lock:
+            now = self._clock()
+            blob = self._live(key, now)
+            if blob is None:
+                return False
+            _, _, data = _decode(blob)
+            for field in removed:
+                data.pop(field, None)
+            data.update(changed)
+            self._put(key, meta, data, now + ttl)
+            return True
 
     async def touch(self, key: str, meta: bytes, ttl: float) -> bool:
         return await self.update(key, {}, (), meta, ttl)
 
     async def delete(self, key: str) -> bool:
-        found = self._live(key, self._clock()) is not None
-        self._records.pop(key, None)
-        return found
+        with self._lock:
+            found = self._live(key, self._clock()) is not None
+            self._records.pop(key, None)
+            return found
+
+    async def purge_expired(self) -> int:
+        """Remove every expired record now (writes reclaim them a few at a time anyway)."""
+        with self._lock:
+            now = self._clock()
+            expired = [key for key, blob in self._records.items() if _expiry(blob) <= now]
+            for key in expired:
+                del self._records[key]
+            return len(expired)
 
     def _evict(self, now: float) -> None:
         # Sampled, as Redis's volatile-ttl: of a few records, the one closest to expiry goes.

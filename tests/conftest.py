@@ -12,11 +12,10 @@ import pytest
 import redis
 
 from sesh.core import SessionMiddleware
+from sesh.core.testing import Action, Client, FakeClock, responder
 from sesh.stores.memory import MemoryStore
 from sesh.stores.redis import RedisStore
 
-from support.asgi import Action, Client, responder
-from support.clock import FakeClock
 from support.redis_servers import RedisClusterNodes, RedisServer, binaries_present
 from support.spy import SpyStore
 

@@ -19,10 +19,9 @@ from sesh.adapters.bareasgi import (
 from sesh.core import NoSessionMiddleware
 from sesh.core import session_data as core_session_data
 from sesh.core.errors import StoreUnavailable
+from sesh.core.testing import Client, FakeClock, cookie_attributes
 from sesh.stores.cookie import CookieStore
 
-from support.asgi import Client, cookie_attributes
-from support.clock import FakeClock
 from support.spy import SpyStore
 
 pytestmark = pytest.mark.anyio

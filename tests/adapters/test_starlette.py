@@ -21,11 +21,9 @@ from starlette.websockets import WebSocket
 
 from sesh.adapters.starlette import SessionMiddleware, StarletteCookieStore
 from sesh.core import ConfigurationError, SessionDataError
+from sesh.core.testing import FakeClock, cookie_attributes
 from sesh.stores.cookie import CookieStore
 from sesh.stores.memory import MemoryStore
-
-from support.asgi import cookie_attributes
-from support.clock import FakeClock
 
 SECRET = "the-application-secret-key-0123456789-abcdef"
 

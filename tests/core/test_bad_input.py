@@ -10,11 +10,10 @@ import pytest
 
 from sesh.core import Session
 from sesh.core.cookies import MAX_COOKIE_HEADER
+from sesh.core.testing import Client, FakeClock
 from sesh.core.tokens import store_key
 
 from conftest import SECRET, MakeClient
-from support.asgi import Client
-from support.clock import FakeClock
 from support.spy import SpyStore
 
 pytestmark = pytest.mark.anyio

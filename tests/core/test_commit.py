@@ -7,14 +7,13 @@ from typing import Any
 
 import pytest
 
-from sesh.core import Session, SessionDataError, SessionEngine, SessionMiddleware
+from sesh.core import CookieAlreadySent, Session, SessionDataError, SessionEngine, SessionMiddleware
+from sesh.core.testing import Client, FakeClock, cookie_attributes
 from sesh.core.tokens import store_key
 from sesh.core.types import Message, Receive, Scope, Send
 from sesh.stores.memory import MemoryStore
 
 from conftest import SECRET, MakeClient
-from support.asgi import Client, cookie_attributes
-from support.clock import FakeClock
 from support.spy import SpyStore
 
 pytestmark = pytest.mark.anyio
@@ -22,10 +21,7 @@ pytestmark = pytest.mark.anyio
 
 async def respond(engine: SessionEngine, session: Session) -> list[tuple[bytes, bytes]]:
     """What an integration does at an http response start with status 200."""
-    headers = engine.begin_response(session, 200)
-    if headers is None:  # the store must be written first
-        headers = await engine.commit(session, vary=True)
-    return list(headers)
+    return list(await engine.response_starts(session, 200, []))
 
 
 def write(key: str, value: Any) -> Any:
@@ -233,17 +229,20 @@ async def test_a_new_session_started_late_is_dropped_with_a_warning(
     assert "could not reach the client" in caplog.text
 
 
-async def test_a_late_regenerate_is_ignored_and_keeps_the_session(
+async def test_a_late_regenerate_raises_and_keeps_the_session(
     make_client: MakeClient, spy: SpyStore, clock: FakeClock
 ) -> None:
     client = make_client(write("a", 1))
     await client.request()
+    before = client.jar["session"]
     client.app = SessionMiddleware(
         streaming_app(lambda s: s["a"], lambda s: s.regenerate()), store=spy, clock=clock
     )
-    await client.request()
+    with pytest.raises(CookieAlreadySent, match="regenerate"):
+        await client.request()
     client.app = make_client(read("a")).app
     assert (await client.request()).text == "1"
+    assert client.jar["session"] == before
 
 
 async def test_a_late_invalidate_deletes_the_record(
@@ -419,7 +418,7 @@ async def test_explicit_save_persists_before_the_response(spy: SpyStore, clock: 
 
 
 def _responder(action: Any) -> Any:
-    from support.asgi import responder
+    from sesh.core.testing import responder
 
     return responder(action)
 

@@ -4,8 +4,8 @@ from typing import Any
 
 import pytest
 
-from sesh.core import ConfigurationError, CookieSpec
-from sesh.core.cookies import MAX_COOKIE_HEADER, cookie_values
+from sesh.core import ConfigurationError
+from sesh.core.cookies import MAX_COOKIE_HEADER, CookieSpec, cookie_values
 
 
 def values(*headers: bytes, name: bytes = b"session") -> list[bytes] | None:

@@ -7,11 +7,11 @@ from typing import Any
 import pytest
 
 from sesh.core import ConfigurationError, Session, SessionMiddleware
+from sesh.core.testing import Client, FakeClock, cookie_attributes
 from sesh.core.types import Receive, Scope, Send
+from sesh.stores.memory import MemoryStore
 
 from conftest import SECRET, MakeClient
-from support.asgi import Client, cookie_attributes
-from support.clock import FakeClock
 from support.spy import SpyStore
 
 pytestmark = pytest.mark.anyio
@@ -214,5 +214,9 @@ def test_a_store_that_is_not_a_store_is_refused() -> None:
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         raise AssertionError
 
-    with pytest.raises(ConfigurationError, match=r"store must implement sesh\.core\.Store"):
+    with pytest.raises(ConfigurationError, match=r"store must implement sesh\.core\.store\.Store"):
         SessionMiddleware(app, store={})  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match=r"pass an instance, MemoryStore\(...\)"):
+        SessionMiddleware(app, store=MemoryStore)  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="secret_key must be a str, bytes, or a list"):
+        SessionMiddleware(app, secret_key=12345678)  # type: ignore[arg-type]

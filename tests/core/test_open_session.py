@@ -6,12 +6,11 @@ from typing import Any
 
 import pytest
 
-from sesh.core import ConfigurationError, Session, SessionMiddleware, Store, open_session
+from sesh.core import ConfigurationError, Session, SessionMiddleware, open_session
+from sesh.core.store import Store
+from sesh.core.testing import Client, FakeClock, responder
 from sesh.stores.cookie import CookieStore
 from sesh.stores.memory import MemoryStore
-
-from support.asgi import Client, responder
-from support.clock import FakeClock
 
 pytestmark = pytest.mark.anyio
 SECRET = "a-worker-test-secret-0123456789-abcdef"
@@ -95,7 +94,7 @@ async def test_a_worker_can_log_a_user_out(any_store: Store, clock: FakeClock) -
 
 async def test_regenerate_needs_a_request(any_store: Store, clock: FakeClock) -> None:
     _, session_id = await user(any_store, clock, user="ada")
-    with pytest.raises(RuntimeError, match="needs the user's request"):
+    with pytest.raises(RuntimeError, match="needs a new cookie"):
         async with open_session(any_store, session_id, clock=clock) as session:
             session.regenerate()
 

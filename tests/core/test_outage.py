@@ -9,11 +9,10 @@ import pytest
 
 from sesh.core import ConfigurationError, Session, SessionMiddleware
 from sesh.core.errors import SessionUnavailable, StoreUnavailable
+from sesh.core.testing import Client, FakeClock, responder
 from sesh.core.types import Receive, Scope, Send
 from sesh.stores.memory import MemoryStore
 
-from support.asgi import Client, responder
-from support.clock import FakeClock
 from support.spy import SpyStore
 
 pytestmark = pytest.mark.anyio

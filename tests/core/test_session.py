@@ -16,12 +16,11 @@ from sesh.core import (
     SessionNotLoaded,
     session_data,
 )
+from sesh.core.testing import Client, FakeClock
 from sesh.core.types import Receive, Scope, Send
 from sesh.stores.memory import MemoryStore
 
 from conftest import MakeClient
-from support.asgi import Client
-from support.clock import FakeClock
 from support.spy import SpyStore
 
 pytestmark = pytest.mark.anyio
@@ -71,8 +70,8 @@ async def test_modified_sees_sets_deletes_and_in_place_changes(
     assert not new.modified
     new.update(a=[1], b=2)
     assert new.modified
-    assert engine.begin_response(new, 200, vary=False) is None
-    [(_, cookie)] = [h for h in await engine.commit(new, vary=False) if h[0] == b"set-cookie"]
+    headers = await engine.response_starts(new, 200, [])
+    [cookie] = [value for name, value in headers if name == b"set-cookie"]
     scope = {"type": "http", "headers": [(b"cookie", cookie.split(b";")[0])]}
 
     async def stored() -> Session:

@@ -9,13 +9,12 @@ from typing import Any
 
 import pytest
 
-from sesh.core import Session, SessionMiddleware, Store
+from sesh.core import Session, SessionMiddleware
+from sesh.core.store import Store
+from sesh.core.testing import Client, FakeClock, cookie_attributes, responder
 from sesh.core.tokens import store_key
 from sesh.stores.memory import MemoryStore
 from sesh.stores.redis import RedisStore
-
-from support.asgi import Client, cookie_attributes, responder
-from support.clock import FakeClock
 
 pytestmark = pytest.mark.anyio
 

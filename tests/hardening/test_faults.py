@@ -12,10 +12,9 @@ import anyio
 import pytest
 
 from sesh.core import Session, SessionMiddleware
+from sesh.core.testing import Client, FakeClock, responder
 from sesh.stores.redis import RedisStore
 
-from support.asgi import Client, responder
-from support.clock import FakeClock
 from support.proxy import FaultProxy
 from support.redis_servers import RedisServer
 

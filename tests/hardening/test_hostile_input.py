@@ -16,11 +16,11 @@ from sesh.adapters.starlette import StarletteCookieStore
 from sesh.core import SessionMiddleware
 from sesh.core.cookies import MAX_COOKIE_HEADER, cookie_values
 from sesh.core.signing import HmacSigner, TimestampHmacSigner
+from sesh.core.testing import Client, responder
 from sesh.core.tokens import TokenCodec, is_session_id
 from sesh.stores.cookie import CookieStore
 from sesh.stores.memory import MemoryStore
 
-from support.asgi import Client, responder
 from support.spy import SpyStore
 
 SECRET = "a-hostile-input-test-secret-0123456789"

@@ -10,13 +10,12 @@ from typing import Any
 import pytest
 
 from sesh.core import Session, SessionMiddleware
+from sesh.core.testing import Client, FakeClock, responder
 from sesh.core.types import Receive, Scope, Send
 from sesh.stores.cookie import CookieStore
 from sesh.stores.memory import MemoryStore
 
 from support import privacy
-from support.asgi import Client, responder
-from support.clock import FakeClock
 
 pytestmark = pytest.mark.anyio
 SECRET = "a-privacy-test-secret-0123456789-abcdef"
@@ -144,13 +143,11 @@ async def test_a_refused_resurrection_is_logged_once_with_a_hash(
     await engine.load(slow)
     await engine.load(logout)
     logout.invalidate()
-    assert engine.begin_response(logout, 200) is None  # the store must be written
-    await engine.commit(logout, vary=True)
+    await engine.response_starts(logout, 200, [])
     slow["a"] = 2
     caplog.clear()
     with caplog.at_level(logging.DEBUG, "sesh"):
-        assert engine.begin_response(slow, 200) is None
-        await engine.commit(slow, vary=True)
+        await engine.response_starts(slow, 200, [])
     [record] = sesh_records(caplog)
     assert "refused to recreate" in record.getMessage()
     assert HASH.search(record.getMessage())

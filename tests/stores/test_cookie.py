@@ -16,12 +16,9 @@ from sesh.core.engine import MAX_SET_COOKIE
 from sesh.core.errors import SessionTooLarge
 from sesh.core.signing import KeyedTags
 from sesh.core.store import Meta, Record, Unsealed, encode_meta
+from sesh.core.testing import Client, FakeClock, SessionContract, cookie_attributes, responder
 from sesh.core.tokens import TokenCodec, new_id
 from sesh.stores.cookie import CookieStore
-
-from support.asgi import Client, cookie_attributes, responder
-from support.clock import FakeClock
-from support.session_contract import SessionContract
 
 pytestmark = pytest.mark.anyio
 

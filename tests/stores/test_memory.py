@@ -3,12 +3,9 @@ from __future__ import annotations
 import msgspec
 import pytest
 
-from sesh.core import Record, Store
+from sesh.core.store import Record, Store
+from sesh.core.testing import DATA, META, FakeClock, SessionContract, StoreContract
 from sesh.stores.memory import MemoryStore, _expiry
-
-from support.clock import FakeClock
-from support.contract import DATA, META, StoreContract
-from support.session_contract import SessionContract
 
 pytestmark = pytest.mark.anyio
 

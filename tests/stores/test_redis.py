@@ -13,16 +13,13 @@ import redis
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
-from sesh.core import ConfigurationError, Record, Session, SessionMiddleware, Store
-from sesh.core.store import Meta, encode_meta
+from sesh.core import ConfigurationError, Session, SessionMiddleware
+from sesh.core.store import Meta, Record, Store, encode_meta
+from sesh.core.testing import DATA, Client, FakeClock, SessionContract, StoreContract, responder
 from sesh.core.tokens import store_key
 from sesh.stores.redis import META, RedisStore
 
-from support.asgi import Client, responder
-from support.clock import FakeClock
-from support.contract import DATA, StoreContract
 from support.redis_servers import RedisClusterNodes, RedisServer
-from support.session_contract import SessionContract
 
 pytestmark = pytest.mark.anyio
 
@@ -185,7 +182,7 @@ async def test_round_trips_per_request(private_redis: RedisServer, clock: FakeCl
     client = Client(app(lambda s: s.update(a=1, b=2)))
     before = commands(observer)
     await client.request()  # the first create: EVALSHA, NOSCRIPT, SCRIPT LOAD, EVALSHA
-    client.app = app(lambda s: s.update(b=2))
+    client.app = app(lambda s: s.update(b=3))
     await client.request()  # the first update: the same, for the other script
     assert grew(before, commands(observer))["script|load"] == 2  # once per script, ever
 

@@ -9,10 +9,9 @@ import pytest
 from redis.asyncio import Redis
 
 from sesh.core import SessionMiddleware
+from sesh.core.testing import Client, FakeClock, responder
 from sesh.stores.redis import RedisStore
 
-from support.asgi import Client, responder
-from support.clock import FakeClock
 from support.redis_servers import RedisServer
 
 pytestmark = pytest.mark.anyio

@@ -13,7 +13,7 @@ import pytest
 
 import sesh.adapters.starlette
 import sesh.core.cookies
-import sesh.core.session
+import sesh.core.state
 import sesh.core.tokens
 import sesh.stores.cookie
 
@@ -42,7 +42,7 @@ def install() -> None:
     tokens = sesh.core.tokens
     new_id = _recording(tokens.new_id, lambda result: [result])
     secret_list = _recording(tokens.secret_list, lambda result, *a, **k: result)
-    tokens.new_id = sesh.core.session.new_id = new_id  # type: ignore[attr-defined]
+    tokens.new_id = sesh.core.state.new_id = new_id  # type: ignore[attr-defined]
     tokens.secret_list = secret_list
     sesh.stores.cookie.secret_list = secret_list  # type: ignore[attr-defined]
     sesh.adapters.starlette.secret_list = secret_list  # type: ignore[attr-defined]

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Collection, Mapping
 
-from sesh.core import Record, Store
 from sesh.core.errors import StoreUnavailable
+from sesh.core.store import Record, Store
 
 
 class SpyStore:

@@ -1,0 +1,229 @@
+"""The commit rules: one pure function from a session's state to a plan.
+
+:func:`plan_commit` takes a :class:`Snapshot` of the session (what the app did to it, what
+is stored, its times) at one :class:`Moment`, and returns a :class:`Plan`: the store steps
+in order, the cookie to send, whether to add ``Vary: Cookie``. It does no I/O and reads no
+clock, so the rules are testable as a table; ``docs/architecture.md`` writes the same
+table out, and the engine's two executors (server-side store, cookie store) carry a plan
+out without deciding anything of their own.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+
+import msgspec
+
+from .store import Record, pack_meta
+
+
+class Moment(enum.Enum):
+    """When a commit happens, which decides what it may still change."""
+
+    START = "start"
+    """The response starts (or a websocket is accepted): store writes, then the cookie."""
+    EARLY = "early"
+    """``save()`` before the response started: store writes now; the cookie goes out at
+    the response start."""
+    LATE = "late"
+    """The client's cookie can no longer change: after the response started (a streaming
+    body, a background task, a websocket's end) or in a worker's ``open_session`` block."""
+
+
+class Cookie(enum.Enum):
+    """What the client's cookie needs."""
+
+    KEEP = "keep"
+    SET = "set"
+    DELETE = "delete"
+
+
+# msgspec structs, not dataclasses: a snapshot and a plan are built on every request that
+# uses its session, and a frozen dataclass of twenty fields costs microseconds to build.
+class Snapshot(msgspec.Struct, frozen=True, kw_only=True):
+    """What the rules read of one session. Built by the session's state; see
+    :class:`~sesh.core.state.SessionState` for how each field arises."""
+
+    now: float
+    client_side: bool
+    """The store keeps the session in its cookie (no store steps, the cookie carries all)."""
+    had_cookie: bool
+    """The request carried a value under our cookie name."""
+    accessed: bool
+    unavailable: bool
+    abandoned: bool
+    record: str | None
+    """Store key of the record behind the session; None when there is none."""
+    ended: str | None
+    """Store key of a record the app ended (``invalidate()``, or the session emptied)."""
+    rotated_from: str | None
+    """Store key of the record ``regenerate()`` replaces."""
+    baseline: Mapping[str, bytes]
+    """The values as stored, encoded."""
+    changed: Mapping[str, bytes]
+    """Values set or changed in place since, encoded."""
+    removed: tuple[str, ...]
+    empty: bool
+    created_at: float
+    deadline: float
+    touched_at: float
+    browser: bool
+    idle_timeout: float | None
+    expiry_changed: bool
+    touch_due: bool
+    resign: bool
+    """The client's cookie is out of date (an older secret signed it)."""
+    cookie_due: Cookie
+    """A cookie an earlier ``save()`` decided on, not sent yet."""
+
+
+class Create(msgspec.Struct, frozen=True):
+    """Store ``record`` under a fresh id (the executor draws it)."""
+
+    record: Record
+    ttl: float
+
+
+class Update(msgspec.Struct, frozen=True):
+    key: str
+    changed: Mapping[str, bytes]
+    removed: tuple[str, ...]
+    meta: bytes
+    ttl: float
+
+
+class Touch(msgspec.Struct, frozen=True):
+    key: str
+    meta: bytes
+    ttl: float
+
+
+class Delete(msgspec.Struct, frozen=True):
+    """Remove a record the app ended; whether it was still there does not matter."""
+
+    key: str
+
+
+class Retire(msgspec.Struct, frozen=True):
+    """Remove the record a rotation replaced. If it was already gone (a logout won the
+    race), the record just created is removed too: nothing is brought back."""
+
+    key: str
+
+
+Step = Create | Update | Touch | Delete | Retire
+
+
+class Plan(msgspec.Struct, frozen=True, kw_only=True):
+    steps: tuple[Step, ...] = ()
+    cookie: Cookie = Cookie.KEEP
+    vary: bool = False
+    data: Mapping[str, bytes] = msgspec.field(default_factory=dict)
+    """Every value as it will be stored once the plan is carried out."""
+    meta: bytes = b""
+    """The metadata written with it (the cookie store seals it with ``data``)."""
+    deadline: float = 0.0
+    touched_at: float = 0.0
+    browser: bool = False
+    record: str | None = None
+    """The record behind the session once the plan is carried out, unless a ``Create``
+    step makes a new one."""
+    abandon: bool = False
+    """Nothing is saved, now or later (a 5xx answer)."""
+    warning: str | None = None
+    """Why something the app did is dropped; the engine logs it."""
+
+    @property
+    def writes(self) -> bool:
+        return any(not isinstance(step, Delete | Retire) for step in self.steps)
+
+
+NOTHING = Plan()
+
+
+def plan_commit(s: Snapshot, moment: Moment, status: int = 200) -> Plan:
+    """The plan that commits ``s`` at ``moment``; ``status`` is the response's (0 for a
+    websocket accept). The table in ``docs/architecture.md`` says the same in prose."""
+    at_start = moment is Moment.START
+    if status >= 500 or s.abandoned:
+        return Plan(abandon=True, vary=at_start and s.accessed)
+    if s.unavailable:
+        return Plan(vary=at_start and s.accessed)
+
+    cookie_may_change = moment is not Moment.LATE
+    changes = bool(s.changed or s.removed)
+    now = s.now
+    data = dict(s.baseline)
+    for key in s.removed:
+        del data[key]
+    data.update(s.changed)
+    touched_at = now if (changes or s.expiry_changed or s.touch_due) else s.touched_at
+    expiry = s.deadline if s.idle_timeout is None else min(s.deadline, touched_at + s.idle_timeout)
+    ttl = expiry - now
+    meta = pack_meta(s.created_at, s.deadline, touched_at, s.browser)
+    steps: list[Step] = []
+    cookie = s.cookie_due
+    record = s.record
+    warning = None
+
+    if s.ended is not None:  # logged out (or emptied): the old record goes first
+        steps.append(Delete(s.ended))
+        cookie = Cookie.DELETE if s.had_cookie else Cookie.KEEP
+    if s.record is None:
+        if s.rotated_from is not None:  # regenerate(): the new record, then the old one goes
+            steps += [Create(Record(data, meta), ttl), Retire(s.rotated_from)]
+            cookie = Cookie.SET
+        elif not s.empty and (changes or s.expiry_changed):  # a new session
+            if cookie_may_change:
+                steps.append(Create(Record(data, meta), ttl))
+                cookie = Cookie.SET
+            else:
+                warning = (
+                    "a new session written after the response started was dropped: its "
+                    "cookie could not reach the client"
+                )
+    elif changes or s.expiry_changed:
+        if ttl <= 0:  # the session ran out while this request used it
+            steps.append(Delete(s.record))
+            cookie = Cookie.DELETE
+            record = None
+        else:
+            steps.append(Update(s.record, dict(s.changed), s.removed, meta, ttl))
+            if s.expiry_changed or s.resign:
+                cookie = Cookie.SET
+    elif s.touch_due:
+        steps.append(Touch(s.record, meta, ttl))
+        if s.resign:
+            cookie = Cookie.SET
+    elif s.resign:
+        cookie = Cookie.SET
+
+    if s.client_side:  # the cookie is the store: it carries every change, and nothing else does
+        wrote = any(not isinstance(step, Delete | Retire) for step in steps)
+        steps = []
+        if wrote:
+            cookie = Cookie.SET
+        if cookie is Cookie.DELETE:
+            record = None
+        if wrote and not cookie_may_change:
+            warning = (
+                "session changes after the response started were dropped: a cookie-store "
+                "session travels in the response headers, which were already sent"
+            )
+    if not cookie_may_change:
+        if cookie is Cookie.SET and s.expiry_changed and not s.client_side:
+            warning = "set_expiry() after the response started: the cookie keeps its old lifetime"
+        cookie = Cookie.KEEP
+    return Plan(
+        steps=tuple(steps),
+        cookie=cookie,
+        vary=at_start and (s.accessed or cookie is not Cookie.KEEP),
+        data=data,
+        meta=meta,
+        deadline=s.deadline,
+        touched_at=touched_at,
+        browser=s.browser,
+        record=record,
+        warning=warning,
+    )

@@ -1,0 +1,409 @@
+"""A session's state: everything about it but the values the app sees.
+
+:class:`SessionState` is one private record per session. The app changes it only through
+:class:`~sesh.core.session.Session`'s public methods, which call the intents below
+(``rotate``, ``end``, ``set_expiry`` ...); the engine changes it only when it loads a record
+and when a commit plan has been carried out (``adopt``, ``committed`` ...). No other module
+reads or writes its fields: the commit rules see it through a frozen
+:class:`~sesh.core.commit.Snapshot`.
+
+The values themselves live in the ``Session`` (a ``dict``); methods that need them take
+that dict as an argument, so no reference cycle ties a request's objects together.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from .codec import decode_value, encode_value
+from .commit import Cookie, Moment, Plan, Snapshot
+from .cookies import MAX_LIFETIME
+from .errors import CookieAlreadySent, InvalidExpiry, SessionNotLoaded, SessionUnavailable
+from .store import unpack_meta
+from .tokens import new_id, short_hash
+
+if TYPE_CHECKING:
+    from .config import SessionConfig
+    from .engine import SessionEngine
+    from .store import Record
+
+logger = logging.getLogger("sesh")
+
+# A value of these types cannot change in place: while it is the very object that was
+# loaded (or last written), it needs no encoding to know it is unchanged.
+_IMMUTABLE = frozenset({str, int, float, bool, type(None), bytes})
+_ABSENT = object()
+
+# The values live in the Session, a dict subclass whose own methods mark it accessed or
+# modified; this module reads and writes them with dict's methods, which do neither.
+_items, _contains, _clear, _setitem = dict.items, dict.__contains__, dict.clear, dict.__setitem__
+
+
+class SessionState:
+    """One session's id, record, times and lifecycle. See the module docstring."""
+
+    __slots__ = (
+        "_abandoned",
+        "_accessed",
+        "_baseline",
+        "_browser",
+        "_client_side",
+        "_config",
+        "_cookie_due",
+        "_created_at",
+        "_deadline",
+        "_decoded",
+        "_disconnected",
+        "_ended",
+        "_engine",
+        "_expiry_changed",
+        "_had_cookie",
+        "_pending",
+        "_record",
+        "_resign",
+        "_rotated_from",
+        "_secure",
+        "_session_id",
+        "_started",
+        "_touch_due",
+        "_touched_at",
+        "_unavailable",
+        "_used_since_commit",
+    )
+
+    def __init__(
+        self,
+        engine: SessionEngine,
+        config: SessionConfig,
+        *,
+        client_side: bool,
+        secure: bool = False,
+        had_cookie: bool = False,
+        started: bool = False,
+    ) -> None:
+        self._engine = engine  # for Session.load() and save()
+        self._config = config
+        self._client_side = client_side
+        self._secure = secure  # the request came over https or wss
+        self._had_cookie = had_cookie  # the request carried a value under our cookie name
+        self._pending: str | None = None  # a verified id whose record is not loaded yet
+        self._resign = False  # the client's cookie is out of date (an older secret signed it)
+        self._accessed = False
+        self._used_since_commit = False  # read or written since the last commit
+        self._unavailable = False
+        self._started = started  # the client's cookie can no longer change
+        self._abandoned = False
+        self._disconnected = False
+        self._cookie_due = Cookie.KEEP  # decided by an earlier save(), sent at the start
+        self._touch_due = False
+        self._new(config.clock())
+
+    def _new(self, now: float) -> None:
+        """No record behind the session, no values, no id yet."""
+        self._session_id: str | None = None
+        self._record: str | None = None  # the store key of the record behind the session
+        self._ended: str | None = None  # the store key of a record the app ended
+        self._rotated_from: str | None = None  # the store key regenerate() replaces
+        self._baseline: dict[str, bytes] = {}  # the values as stored, encoded
+        self._decoded: dict[str, Any] = {}  # the same, as the objects they decoded to
+        self._expiry_changed = False
+        self._created_at = now
+        self._deadline = now + self._config.max_age
+        self._touched_at = now
+        self._browser = self._config.browser_session
+
+    # -- the engine: a request arrives --------------------------------------------------------
+
+    @property
+    def engine(self) -> SessionEngine:
+        return self._engine
+
+    @property
+    def secure(self) -> bool:
+        return self._secure
+
+    def expect(self, session_id: str, resign: bool) -> None:
+        """The cookie named this stored session: its record is to be loaded."""
+        self._pending = session_id
+        self._resign = resign
+
+    def pending(self) -> str | None:
+        """The id whose record must be loaded before the session can be used, if any."""
+        return self._pending
+
+    def adopt(
+        self,
+        values: dict[str, Any],
+        session_id: str,
+        key: str,
+        record: Record,
+        now: float,
+        resign: bool = False,
+    ) -> bool:
+        """Take on a stored record if it is intact and unexpired, decoding its values into
+        ``values``; False (and the session stays new and empty) if it is not."""
+        self._pending = None
+        try:
+            created_at, deadline, touched_at, browser = unpack_meta(record.meta)
+        except ValueError:
+            logger.warning("stored session is corrupt; treated as none (%s)", short_hash(key))
+            return False
+        idle = self._config.idle_timeout
+        lenient = now - self._config.leeway  # a store's TTL may lag our clock
+        if deadline <= lenient or (idle is not None and touched_at + idle <= lenient):
+            return False
+        for name, encoded in record.data.items():
+            try:
+                _setitem(values, name, decode_value(encoded))
+            except ValueError:  # the key is dropped, and removed at the next commit
+                logger.warning(
+                    "stored session value is corrupt; its key was dropped (%s)", short_hash(key)
+                )
+        self._session_id = session_id or None
+        self._record = key
+        self._baseline = dict(record.data)
+        self._decoded = dict(_items(values))
+        self._created_at, self._deadline = created_at, deadline
+        self._touched_at, self._browser = touched_at, browser
+        self._resign = self._resign or resign
+        if idle is not None:
+            self._touch_due = now - touched_at >= self._config.touch_interval
+        return True
+
+    def reset(self, values: dict[str, Any]) -> None:
+        """Become a new, empty session (the record named by the cookie is gone, say)."""
+        self._pending = None
+        _clear(values)
+        self._new(self._config.clock())
+
+    def go_unavailable(self, values: dict[str, Any]) -> None:
+        """The store is unreachable and the policy is "continue": empty and read-only."""
+        self.reset(values)
+        self._unavailable = True
+        self._cookie_due = Cookie.KEEP
+
+    # -- the app, through Session -------------------------------------------------------------
+
+    def read(self) -> None:
+        if self._pending is not None:
+            raise SessionNotLoaded(
+                "this session is not loaded yet (autoload=False): call "
+                "`await session.load()` before using it"
+            )
+        self._accessed = self._used_since_commit = True
+
+    def write(self) -> None:
+        self.read()
+        if self._unavailable:
+            raise SessionUnavailable(
+                "the session store is unreachable, so this session is read-only: check "
+                "`session.unavailable` before writing"
+            )
+
+    def emptied(self, values: dict[str, Any]) -> None:
+        """A removal left ``values`` empty: a stored session then ends, as on logout."""
+        if not dict.__len__(values) and (
+            self._record is not None or self._rotated_from is not None
+        ):
+            self.end(values)
+
+    def end(self, values: dict[str, Any]) -> None:
+        """``invalidate()``: the record goes at commit and the cookie is expired; what is
+        written afterwards starts a new session with a new id."""
+        self.write()
+        ended = self._rotated_from or self._record or self._ended
+        _clear(values)
+        self._new(self._config.clock())
+        self._ended = ended
+
+    def rotate(self) -> None:
+        """``regenerate()``: a new id for the same values."""
+        self.write()
+        self._cookie_can_change("regenerate()")
+        if self._record is not None:
+            self._rotated_from = self._record
+            self._record = None
+            self._baseline = {}  # the new record is written whole
+            self._decoded = {}
+        self._session_id = None
+
+    def set_expiry(self, seconds: float | timedelta | None) -> None:
+        if isinstance(seconds, timedelta):
+            seconds = seconds.total_seconds()
+        if seconds is not None and (
+            isinstance(seconds, bool)
+            or not isinstance(seconds, int | float)
+            or not math.isfinite(seconds)
+            or not 0 <= seconds <= MAX_LIFETIME
+        ):
+            raise InvalidExpiry(
+                "set_expiry() takes seconds from 0 to 400 days (the longest a browser keeps a "
+                f"cookie), a timedelta or None: {seconds!r}"
+            )
+        self.write()
+        self._cookie_can_change("set_expiry()")
+        if seconds is None:
+            self._deadline = self._created_at + self._config.max_age
+            self._browser = self._config.browser_session
+        elif seconds == 0:
+            self._deadline = self._created_at + self._config.max_age
+            self._browser = True
+        else:
+            self._deadline = self._config.clock() + seconds
+            self._browser = False
+        self._expiry_changed = True
+
+    def _cookie_can_change(self, what: str) -> None:
+        if self._started:
+            raise CookieAlreadySent(
+                f"{what} needs a new cookie, and the response has already started (or this "
+                "is a worker): call it before the response starts"
+            )
+
+    def ensure_id(self) -> str:
+        self.read()
+        return self.cookie_id()
+
+    def new_id(self) -> str:
+        """A fresh id for a record about to be created (another, after a collision)."""
+        self._session_id = new_id()
+        return self._session_id
+
+    def accessed(self) -> bool:
+        return self._accessed
+
+    def unavailable(self) -> bool:
+        return self._unavailable
+
+    def created_at(self) -> float:
+        return self._created_at
+
+    def is_new(self) -> bool:
+        return self._record is None and self._pending is None and self._rotated_from is None
+
+    def expires_at(self) -> float:
+        idle = self._config.idle_timeout
+        return self._deadline if idle is None else min(self._deadline, self._touched_at + idle)
+
+    # -- the engine: committing ------------------------------------------------------------
+
+    def needs_commit(self) -> bool:
+        """Whether the response start has anything to decide (cheap: no encoding)."""
+        return (
+            self._accessed or self._touch_due or self._resign or self._cookie_due is not Cookie.KEEP
+        )
+
+    def may_have_late_changes(self, values: dict[str, Any]) -> bool:
+        """Whether the end of the exchange has anything to commit (cheap: no encoding).
+        Past the start, changes come through the session's methods, which note them, or in
+        place, into a value that is not the immutable object last stored."""
+        if not self._started or not self._accessed or self._abandoned:
+            return False
+        if self._used_since_commit:
+            return True
+        decoded = self._decoded
+        return any(
+            value is not decoded.get(key, _ABSENT) or type(value) not in _IMMUTABLE
+            for key, value in _items(values)
+        )
+
+    def moment(self) -> Moment:
+        """When a commit now happens: before or after the cookie can no longer change."""
+        return Moment.LATE if self._started else Moment.EARLY
+
+    def snapshot(self, values: dict[str, Any]) -> Snapshot:
+        """The state as the commit rules read it. Encodes what may have changed, so a value
+        that cannot be stored raises :class:`SessionDataError` here, naming its key."""
+        changed: dict[str, bytes] = {}
+        removed: tuple[str, ...] = ()
+        if self._accessed:
+            baseline, decoded = self._baseline, self._decoded
+            for key, value in _items(values):
+                if value is decoded.get(key, _ABSENT) and type(value) in _IMMUTABLE:
+                    continue  # the very object stored, and it cannot have changed
+                encoded = encode_value(key, value)
+                if encoded != baseline.get(key):
+                    changed[key] = encoded
+            removed = tuple(key for key in baseline if not _contains(values, key))
+        return Snapshot(
+            now=self._config.clock(),
+            client_side=self._client_side,
+            had_cookie=self._had_cookie,
+            accessed=self._accessed,
+            unavailable=self._unavailable,
+            abandoned=self._abandoned,
+            record=self._record,
+            ended=self._ended,
+            rotated_from=self._rotated_from,
+            baseline=self._baseline,
+            changed=changed,
+            removed=removed,
+            empty=not dict.__len__(values),
+            created_at=self._created_at,
+            deadline=self._deadline,
+            touched_at=self._touched_at,
+            browser=self._browser,
+            idle_timeout=self._config.idle_timeout,
+            expiry_changed=self._expiry_changed,
+            touch_due=self._touch_due,
+            resign=self._resign,
+            cookie_due=self._cookie_due,
+        )
+
+    def modified(self, values: dict[str, Any]) -> bool:
+        if self._ended or self._rotated_from or self._expiry_changed:
+            return True
+        snapshot = self.snapshot(values)
+        return bool(snapshot.changed or snapshot.removed)
+
+    def committed(
+        self, values: dict[str, Any], plan: Plan, moment: Moment, key: str | None
+    ) -> None:
+        """``plan`` was carried out at ``moment``; ``key`` names the record now behind the
+        session (None: there is none)."""
+        self._record = key
+        self._ended = self._rotated_from = None
+        self._baseline = dict(plan.data)
+        self._decoded = dict(_items(values))
+        self._touched_at = plan.touched_at
+        self._expiry_changed = self._touch_due = self._used_since_commit = False
+        if plan.cookie is not Cookie.KEEP:
+            self._resign = False
+        # A save() before the response start decides a cookie that the start then sends.
+        self._cookie_due = plan.cookie if moment is Moment.EARLY else Cookie.KEEP
+        if moment is Moment.START:
+            self._started = True
+
+    def vanished(self, values: dict[str, Any], moment: Moment) -> None:
+        """A conditional write found no record: another request ended the session. It is
+        never recreated; this one goes on as a new, empty session."""
+        logger.warning(
+            "refused to recreate a session deleted by another request (%s)",
+            short_hash(self._record or self._rotated_from or ""),
+        )
+        self.reset(values)
+        self._cookie_due = Cookie.KEEP
+        if moment is Moment.START:
+            self._started = True
+
+    def cookie_id(self) -> str:
+        """The id the cookie carries, drawn now if the session has none yet."""
+        if self._session_id is None:
+            self._session_id = new_id()
+        return self._session_id
+
+    def abandon(self) -> None:
+        """A 5xx answer, or an app error: nothing is saved, now or later."""
+        self._abandoned = self._started = True
+
+    def response_started(self) -> None:
+        self._started = True
+
+    def saw_disconnect(self) -> None:
+        self._disconnected = True
+
+    def client_went_away(self) -> bool:
+        return self._disconnected

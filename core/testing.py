@@ -1,0 +1,488 @@
+"""For tests: the store contract suites, an in-process ASGI client, and app-test helpers.
+
+Needs pytest, and anyio's pytest plugin (``pip install pytest anyio``); nothing else in
+sesh imports this module.
+
+* :class:`StoreContract` and :class:`SessionContract`: subclass them in a store's own test
+  module (give a ``store``, respectively ``session_store``, fixture) and every test runs
+  against that store unchanged. sesh runs them on each of its own stores.
+* :class:`Client`, :func:`responder`, :class:`FakeClock`: drive an ASGI app in-process,
+  with a cookie jar and a clock the test moves by hand.
+* :func:`make_session` and :func:`read_session`: put a session with given data in a store
+  and get the cookie that names it, or read what a cookie's session holds.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import pytest
+
+from .config import SessionConfig
+from .engine import SessionEngine
+from .middleware import SessionMiddleware
+from .session import Session
+from .store import ClientStore, Record, Store
+from .types import ASGIApp, Message, Receive, Scope, Send
+
+__all__ = [
+    "Client",
+    "FakeClock",
+    "Response",
+    "SessionContract",
+    "StoreContract",
+    "cookie_attributes",
+    "make_session",
+    "read_session",
+    "responder",
+]
+
+Action = Callable[[Session], Any]
+
+
+# -- a clock the tests move -------------------------------------------------------------------
+
+
+class FakeClock:
+    """Callable like ``time.time``; starts at a fixed epoch and moves only on ``advance``."""
+
+    def __init__(self, now: float = 1_800_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+# -- driving an ASGI app in-process ------------------------------------------------------
+
+
+@dataclass
+class Response:
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes = b""
+    messages: list[Message] = field(default_factory=list)
+
+    def values(self, name: str) -> list[str]:
+        wanted = name.lower().encode()
+        return [value.decode("latin-1") for key, value in self.headers if key.lower() == wanted]
+
+    @property
+    def set_cookies(self) -> list[str]:
+        return self.values("set-cookie")
+
+    @property
+    def text(self) -> str:
+        return self.body.decode()
+
+
+def cookie_attributes(set_cookie: str) -> dict[str, str]:
+    """``Set-Cookie`` attributes by lower-cased name (the first pair is under ``""``)."""
+    first, *rest = set_cookie.split("; ")
+    found = {"": first}
+    for item in rest:
+        name, _, value = item.partition("=")
+        found[name.lower()] = value
+    return found
+
+
+class Client:
+    """Sends requests to an ASGI app and keeps the cookies it sets, like a browser would."""
+
+    def __init__(self, app: Any, scheme: str = "http") -> None:
+        # Any ASGI app, whichever way its framework types the callable.
+        self.app: ASGIApp = app
+        self.scheme = scheme
+        self.jar: dict[str, str] = {}
+
+    def _cookie_headers(self) -> list[tuple[bytes, bytes]]:
+        if not self.jar:
+            return []
+        line = "; ".join(f"{name}={value}" for name, value in self.jar.items())
+        return [(b"cookie", line.encode("latin-1"))]
+
+    def _remember(self, set_cookies: Iterable[str]) -> None:
+        for header in set_cookies:
+            attributes = cookie_attributes(header)
+            name, _, value = attributes[""].partition("=")
+            if attributes.get("max-age") == "0":
+                self.jar.pop(name, None)
+            else:
+                self.jar[name] = value
+
+    def scope(
+        self, kind: str, path: str, headers: Iterable[tuple[bytes, bytes]] | None, method: str
+    ) -> Scope:
+        scheme = self.scheme if kind == "http" else {"http": "ws", "https": "wss"}[self.scheme]
+        return {
+            "type": kind,
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": method,
+            "scheme": scheme,
+            "path": path,
+            "raw_path": path.encode(),
+            "query_string": b"",
+            "root_path": "",
+            "headers": list(self._cookie_headers() if headers is None else headers),
+            "client": ("127.0.0.1", 50000),
+            "server": ("127.0.0.1", 8000),
+        }
+
+    async def request(
+        self,
+        path: str = "/",
+        *,
+        method: str = "GET",
+        headers: Iterable[tuple[bytes, bytes]] | None = None,
+        body: bytes = b"",
+    ) -> Response:
+        """One http request; ``headers`` replaces the jar's cookie header when given."""
+        scope = self.scope("http", path, headers, method)
+        sent: list[Message] = []
+        incoming: list[Message] = [{"type": "http.request", "body": body, "more_body": False}]
+
+        async def receive() -> Message:
+            # The body once; then, as a server would once the exchange is over, a disconnect.
+            return incoming.pop(0) if incoming else {"type": "http.disconnect"}
+
+        async def send(message: Message) -> None:
+            sent.append(message)
+
+        await self.app(scope, receive, send)
+        start = next(m for m in sent if m["type"] == "http.response.start")
+        response = Response(
+            start["status"],
+            [(bytes(k), bytes(v)) for k, v in start.get("headers", [])],
+            b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body"),
+            sent,
+        )
+        self._remember(response.set_cookies)
+        return response
+
+    async def websocket(self, path: str = "/ws", incoming: Iterable[str] = ()) -> list[Message]:
+        """A websocket connection: connect, the ``incoming`` texts, then a disconnect."""
+        queue: list[Message] = [
+            {"type": "websocket.connect"},
+            *({"type": "websocket.receive", "text": text} for text in incoming),
+            {"type": "websocket.disconnect", "code": 1000},
+        ]
+        sent: list[Message] = []
+
+        async def receive() -> Message:
+            return queue.pop(0)
+
+        async def send(message: Message) -> None:
+            sent.append(message)
+
+        await self.app(self.scope("websocket", path, None, "GET"), receive, send)
+        for message in sent:
+            if message["type"] == "websocket.accept":
+                headers = [(bytes(k), bytes(v)) for k, v in message.get("headers", [])]
+                self._remember(v.decode() for k, v in headers if k == b"set-cookie")
+        return sent
+
+
+def responder(
+    action: Action | None = None, *, status: int = 200
+) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
+    """An ASGI app that runs ``action(session)`` (sync or async) and answers with its result."""
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        result = None
+        if action is not None:
+            result = action(scope["session"])
+            if inspect.isawaitable(result):
+                result = await result
+        body = b"" if result is None else repr(result).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [(b"content-type", b"text/plain")],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    return app
+
+
+# -- helpers for an app's tests ---------------------------------------------------------------
+
+
+async def make_session(
+    store: Store | ClientStore,
+    data: Mapping[str, Any],
+    *,
+    config: SessionConfig | None = None,
+) -> tuple[str, str]:
+    """Store a session holding ``data`` as the app would (``config`` as the app's), and
+    return the cookie that names it, ``(name, value)``, for a test client to send."""
+    engine = SessionEngine(store, config)
+    session = await engine.open({"type": "http", "headers": []})
+    session.update(data)
+    headers = await engine.response_starts(session, 200, [])
+    [value] = [v for k, v in headers if k == b"set-cookie"]
+    name, _, rest = bytes(value).decode("latin-1").partition("=")
+    return name, rest.split(";")[0]
+
+
+async def read_session(
+    store: Store | ClientStore, cookie_value: str, *, config: SessionConfig | None = None
+) -> dict[str, Any]:
+    """What the session named by ``cookie_value`` holds (``{}`` if none is live)."""
+    engine = SessionEngine(store, config)
+    name = engine.config.cookie.name
+    cookie = f"{name}={cookie_value}".encode("latin-1")
+    session = await engine.open({"type": "http", "headers": [(b"cookie", cookie)]})
+    return session.copy()
+
+
+# -- the store contract: what every server-side store must do ----------------------------------
+
+
+META = b"\x95\x01\xcb" + b"\x00" * 8  # opaque to the store: any bytes
+DATA = {"user": b"\xa3ada", "cart": b"\x92\x01\x02"}
+
+
+class StoreContract:
+    """Inherit, give a ``store`` fixture, implement ``remaining_ttl``; every test here then
+    speaks to that store directly."""
+
+    pytestmark = pytest.mark.anyio
+
+    @pytest.fixture
+    def clock(self) -> FakeClock:
+        return FakeClock()
+
+    async def remaining_ttl(self, store: Store, key: str) -> float | None:
+        """Seconds the record under ``key`` has left, or None if there is none."""
+        raise NotImplementedError
+
+    @pytest.fixture
+    def key(self) -> str:
+        return "a3f1" * 12
+
+    async def test_is_a_store(self, store: Store) -> None:
+        assert isinstance(store, Store)
+
+    async def test_load_of_a_missing_key_is_none(self, store: Store, key: str) -> None:
+        assert await store.load(key) is None
+
+    async def test_create_then_load_round_trips(self, store: Store, key: str) -> None:
+        assert await store.create(key, Record(dict(DATA), META), 60)
+        assert await store.load(key) == Record(DATA, META)
+
+    async def test_binary_values_and_unicode_fields_round_trip(
+        self, store: Store, key: str
+    ) -> None:
+        data = {"\u00e9t\u00e9 \u2603": bytes(range(256)), "": b"\x00", "\x00": b""}
+        assert await store.create(key, Record(data, bytes(range(256))), 60)
+        assert await store.load(key) == Record(data, bytes(range(256)))
+
+    async def test_create_never_overwrites(self, store: Store, key: str) -> None:
+        assert await store.create(key, Record(dict(DATA), META), 60)
+        assert not await store.create(key, Record({"evil": b"\xc0"}, b"x"), 60)
+        assert await store.load(key) == Record(DATA, META)
+
+    async def test_the_caller_cannot_change_a_record_after_writing_it(
+        self, store: Store, key: str
+    ) -> None:
+        data = dict(DATA)
+        await store.create(key, Record(data, META), 60)
+        data["user"] = b"\xa3eve"
+        changed = {"cart": b"\xc0"}
+        await store.update(key, changed, [], META, 60)
+        changed["cart"] = b"\xc2"
+        assert await store.load(key) == Record({"user": b"\xa3ada", "cart": b"\xc0"}, META)
+
+    async def test_update_of_a_missing_key_creates_nothing(self, store: Store, key: str) -> None:
+        assert not await store.update(key, {"a": b"\x01"}, [], META, 60)
+        assert await store.load(key) is None
+
+    async def test_update_changes_only_the_named_fields(self, store: Store, key: str) -> None:
+        await store.create(key, Record(dict(DATA), META), 60)
+        assert await store.update(key, {"user": b"\xa3bob", "new": b"\xc3"}, ["cart"], b"m2", 60)
+        assert await store.load(key) == Record({"user": b"\xa3bob", "new": b"\xc3"}, b"m2")
+
+    async def test_removing_an_absent_field_is_harmless(self, store: Store, key: str) -> None:
+        await store.create(key, Record(dict(DATA), META), 60)
+        assert await store.update(key, {}, ["nothing"], META, 60)
+        assert await store.load(key) == Record(DATA, META)
+
+    async def test_updates_of_different_fields_both_win(self, store: Store, key: str) -> None:
+        await store.create(key, Record({"base": b"\x00"}, META), 60)
+        assert await store.update(key, {"a": b"\x01"}, [], META, 60)
+        assert await store.update(key, {"b": b"\x02"}, [], META, 60)
+        loaded = await store.load(key)
+        assert loaded is not None
+        assert loaded.data == {"base": b"\x00", "a": b"\x01", "b": b"\x02"}
+
+    async def test_a_deleted_record_is_never_brought_back(self, store: Store, key: str) -> None:
+        await store.create(key, Record(dict(DATA), META), 60)
+        assert await store.delete(key)
+        assert not await store.delete(key)
+        assert not await store.update(key, {"late": b"\x01"}, [], META, 60)
+        assert not await store.touch(key, META, 60)
+        assert await store.load(key) is None
+
+    async def test_touch_replaces_meta_and_keeps_data(self, store: Store, key: str) -> None:
+        await store.create(key, Record(dict(DATA), META), 60)
+        assert await store.touch(key, b"touched", 600)
+        assert await store.load(key) == Record(DATA, b"touched")
+        ttl = await self.remaining_ttl(store, key)
+        assert ttl is not None
+        assert 60 < ttl <= 600
+
+    async def test_touch_of_a_missing_key_creates_nothing(self, store: Store, key: str) -> None:
+        assert not await store.touch(key, META, 60)
+        assert await store.load(key) is None
+
+    async def test_every_write_sets_the_ttl(self, store: Store, key: str) -> None:
+        await store.create(key, Record(dict(DATA), META), 100)
+        ttl = await self.remaining_ttl(store, key)
+        assert ttl is not None
+        assert 90 < ttl <= 100
+        await store.update(key, {"a": b"\x01"}, [], META, 1000)
+        ttl = await self.remaining_ttl(store, key)
+        assert ttl is not None
+        assert 900 < ttl <= 1000
+        await store.update(key, {}, ["a"], META, 50)
+        ttl = await self.remaining_ttl(store, key)
+        assert ttl is not None
+        assert 40 < ttl <= 50
+
+    async def test_keys_are_independent(self, store: Store, key: str) -> None:
+        other = key[::-1]
+        await store.create(key, Record({"a": b"\x01"}, META), 60)
+        await store.create(other, Record({"b": b"\x02"}, META), 60)
+        await store.delete(key)
+        assert await store.load(other) == Record({"b": b"\x02"}, META)
+
+
+# -- the session contract: what every store does behind the engine ----------------------------
+
+
+SECRET = "a-contract-secret-that-is-long-enough-0123"  # noqa: S105 (a test secret)
+
+
+class SessionContract:
+    """Inherit and give a ``session_store`` fixture (any store, server- or client-side);
+    every test here then runs through the real middleware on that store."""
+
+    pytestmark = pytest.mark.anyio
+
+    @pytest.fixture
+    def clock(self) -> FakeClock:
+        return FakeClock()
+
+    @pytest.fixture
+    def client(self, session_store: Store | ClientStore, clock: FakeClock) -> Client:
+        self._store = session_store
+        self._clock = clock
+        return Client(self.app(None))
+
+    def app(self, action: Action | None, **options: Any) -> Any:
+        options.setdefault("clock", self._clock)
+        options.setdefault("secret_key", SECRET)
+        return SessionMiddleware(responder(action), store=self._store, **options)
+
+    async def run(self, client: Client, action: Action, **options: Any) -> Response:
+        client.app = self.app(action, **options)
+        return await client.request()
+
+    async def show(self, client: Client) -> str:
+        return (await self.run(client, lambda s: dict(s))).text
+
+    async def test_a_write_is_read_back(self, client: Client) -> None:
+        response = await self.run(client, lambda s: s.update(user="ada", n=1))
+        assert len(response.set_cookies) == 1
+        assert await self.show(client) == "{'user': 'ada', 'n': 1}"
+
+    async def test_values_round_trip(self, client: Client) -> None:
+        when = datetime(2030, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+        values = {
+            "s": "\u00e9t\u00e9 \u2603",
+            "b": b"\x00\xff",
+            "f": 1.5,
+            "none": None,
+            "nested": {"list": [1, [2, {"x": True}]]},
+            "when": when,
+            "big": 2**62,
+        }
+        await self.run(client, lambda s: s.update(values))
+        response = await self.run(client, lambda s: dict(s) == values)
+        assert response.text == "True"
+
+    async def test_reading_sends_no_cookie(self, client: Client) -> None:
+        await self.run(client, lambda s: s.update(a=1))
+        response = await self.run(client, lambda s: s["a"])
+        assert response.text == "1"
+        assert response.set_cookies == []
+        assert response.values("vary") == ["Cookie"]
+
+    async def test_changing_one_key_keeps_the_others(self, client: Client) -> None:
+        await self.run(client, lambda s: s.update(a=1, b=2))
+        await self.run(client, lambda s: s.__setitem__("b", 3))
+        await self.run(client, lambda s: s.__delitem__("a"))
+        assert await self.show(client) == "{'b': 3}"
+
+    async def test_in_place_changes_are_saved(self, client: Client) -> None:
+        await self.run(client, lambda s: s.update(cart=[1]))
+        await self.run(client, lambda s: s["cart"].append(2))
+        assert await self.show(client) == "{'cart': [1, 2]}"
+
+    async def test_regenerate_keeps_the_data_under_a_new_id(self, client: Client) -> None:
+        await self.run(client, lambda s: s.update(a=1))
+        before = client.jar["session"]
+        response = await self.run(client, lambda s: s.regenerate())
+        assert len(response.set_cookies) == 1
+        assert client.jar["session"] != before
+        assert await self.show(client) == "{'a': 1}"
+
+    async def test_invalidate_forgets_the_session(self, client: Client) -> None:
+        await self.run(client, lambda s: s.update(a=1))
+        response = await self.run(client, lambda s: s.invalidate())
+        assert cookie_attributes(response.set_cookies[0])["max-age"] == "0"
+        assert "session" not in client.jar
+        assert await self.show(client) == "{}"
+
+    async def test_the_lifetime_is_enforced_by_the_server(self, client: Client) -> None:
+        await self.run(client, lambda s: s.update(a=1), max_age=60)
+        self._clock.advance(61)
+        response = await self.run(client, lambda s: dict(s), max_age=60)
+        assert response.text == "{}"
+
+    async def test_remember_me(self, client: Client) -> None:
+        def remember(session: Session) -> None:
+            session["a"] = 1
+            session.set_expiry(86400 * 30)
+
+        response = await self.run(client, remember)
+        assert cookie_attributes(response.set_cookies[0])["max-age"] == str(86400 * 30)
+        self._clock.advance(86400 * 29)
+        assert await self.show(client) == "{'a': 1}"
+
+    async def test_new_and_stored_sessions_are_told_apart(self, client: Client) -> None:
+        def was_new_then_write(session: Session) -> bool:
+            new = session.is_new
+            session["a"] = 1
+            return new
+
+        assert (await self.run(client, was_new_then_write)).text == "True"
+        assert (await self.run(client, lambda s: s.is_new)).text == "False"
+
+    async def test_a_tampered_cookie_is_no_session(self, client: Client) -> None:
+        await self.run(client, lambda s: s.update(a=1))
+        value = client.jar["session"]
+        client.jar["session"] = value[:10] + ("A" if value[10] != "A" else "B") + value[11:]
+        response = await self.run(client, lambda s: dict(s))
+        assert response.status == 200
+        assert response.text == "{}"
