@@ -34,7 +34,7 @@ PATH = {
 }
 # Parts of the steps above, each counted alone.
 PARTS = {
-    "Session()": "Session(SessionState(engine, engine.config, client_side=False))",
+    "Session()": "Session(SessionState(engine))",
     "reading the cookie header (read_values)": "read_values(scope['headers'], pattern)",
 }
 SERVER_PARTS = {

@@ -10,33 +10,27 @@ out without deciding anything of their own.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Mapping
+from typing import Literal
 
 import msgspec
 
 from .store import Record, pack_meta
 
+Moment = Literal["start", "early", "late"]
+"""When a commit happens, which decides what it may still change:
 
-class Moment(enum.Enum):
-    """When a commit happens, which decides what it may still change."""
+* ``"start"``: the response starts (or a websocket is accepted): store writes, then the
+  cookie;
+* ``"early"``: ``save()`` before the response started: store writes now; the cookie goes
+  out at the response start;
+* ``"late"``: the client's cookie can no longer change: after the response started (a
+  streaming body, a background task, a websocket's end) or in a worker's
+  ``open_session`` block.
+"""
 
-    START = "start"
-    """The response starts (or a websocket is accepted): store writes, then the cookie."""
-    EARLY = "early"
-    """``save()`` before the response started: store writes now; the cookie goes out at
-    the response start."""
-    LATE = "late"
-    """The client's cookie can no longer change: after the response started (a streaming
-    body, a background task, a websocket's end) or in a worker's ``open_session`` block."""
-
-
-class Cookie(enum.Enum):
-    """What the client's cookie needs."""
-
-    KEEP = "keep"
-    SET = "set"
-    DELETE = "delete"
+Cookie = Literal["keep", "set", "delete"]
+"""What the client's cookie needs."""
 
 
 # msgspec structs, not dataclasses: a snapshot and a plan are built on every request that
@@ -117,7 +111,7 @@ Step = Create | Update | Touch | Delete | Retire
 
 class Plan(msgspec.Struct, frozen=True, kw_only=True):
     steps: tuple[Step, ...] = ()
-    cookie: Cookie = Cookie.KEEP
+    cookie: Cookie = "keep"
     vary: bool = False
     data: Mapping[str, bytes] = msgspec.field(default_factory=dict)
     """Every value as it will be stored once the plan is carried out."""
@@ -139,19 +133,28 @@ class Plan(msgspec.Struct, frozen=True, kw_only=True):
         return any(not isinstance(step, Delete | Retire) for step in self.steps)
 
 
-NOTHING = Plan()
+_KEPT = Plan()
+_KEPT_READ = Plan(vary=True)
+
+
+def plan_unchanged(accessed: bool, moment: Moment) -> Plan:
+    """The plan when nothing is due and the app changed nothing (no verb called, every value
+    as stored): what :func:`plan_commit` returns then, without building a :class:`Snapshot`.
+    Most requests only read their session; the state tells this case apart cheaply
+    (``SessionState.needs_plan``), and the rule tests check the two functions agree."""
+    return _KEPT_READ if accessed and moment == "start" else _KEPT
 
 
 def plan_commit(s: Snapshot, moment: Moment, status: int = 200) -> Plan:
     """The plan that commits ``s`` at ``moment``; ``status`` is the response's (0 for a
     websocket accept). The table in ``docs/architecture.md`` says the same in prose."""
-    at_start = moment is Moment.START
+    at_start = moment == "start"
     if status >= 500 or s.abandoned:
         return Plan(abandon=True, vary=at_start and s.accessed)
     if s.unavailable:
         return Plan(vary=at_start and s.accessed)
 
-    cookie_may_change = moment is not Moment.LATE
+    cookie_may_change = moment != "late"
     changes = bool(s.changed or s.removed)
     now = s.now
     data = dict(s.baseline)
@@ -169,15 +172,15 @@ def plan_commit(s: Snapshot, moment: Moment, status: int = 200) -> Plan:
 
     if s.ended is not None:  # logged out (or emptied): the old record goes first
         steps.append(Delete(s.ended))
-        cookie = Cookie.DELETE if s.had_cookie else Cookie.KEEP
+        cookie = "delete" if s.had_cookie else "keep"
     if s.record is None:
         if s.rotated_from is not None:  # regenerate(): the new record, then the old one goes
             steps += [Create(Record(data, meta), ttl), Retire(s.rotated_from)]
-            cookie = Cookie.SET
+            cookie = "set"
         elif not s.empty and (changes or s.expiry_changed):  # a new session
             if cookie_may_change:
                 steps.append(Create(Record(data, meta), ttl))
-                cookie = Cookie.SET
+                cookie = "set"
             else:
                 warning = (
                     "a new session written after the response started was dropped: its "
@@ -186,25 +189,25 @@ def plan_commit(s: Snapshot, moment: Moment, status: int = 200) -> Plan:
     elif changes or s.expiry_changed:
         if ttl <= 0:  # the session ran out while this request used it
             steps.append(Delete(s.record))
-            cookie = Cookie.DELETE
+            cookie = "delete"
             record = None
         else:
             steps.append(Update(s.record, dict(s.changed), s.removed, meta, ttl))
             if s.expiry_changed or s.resign:
-                cookie = Cookie.SET
+                cookie = "set"
     elif s.touch_due:
         steps.append(Touch(s.record, meta, ttl))
         if s.resign:
-            cookie = Cookie.SET
+            cookie = "set"
     elif s.resign:
-        cookie = Cookie.SET
+        cookie = "set"
 
     if s.client_side:  # the cookie is the store: it carries every change, and nothing else does
         wrote = any(not isinstance(step, Delete | Retire) for step in steps)
         steps = []
         if wrote:
-            cookie = Cookie.SET
-        if cookie is Cookie.DELETE:
+            cookie = "set"
+        if cookie == "delete":
             record = None
         if wrote and not cookie_may_change:
             warning = (
@@ -212,13 +215,13 @@ def plan_commit(s: Snapshot, moment: Moment, status: int = 200) -> Plan:
                 "session travels in the response headers, which were already sent"
             )
     if not cookie_may_change:
-        if cookie is Cookie.SET and s.expiry_changed and not s.client_side:
+        if cookie == "set" and s.expiry_changed and not s.client_side:
             warning = "set_expiry() after the response started: the cookie keeps its old lifetime"
-        cookie = Cookie.KEEP
+        cookie = "keep"
     return Plan(
         steps=tuple(steps),
         cookie=cookie,
-        vary=at_start and (s.accessed or cookie is not Cookie.KEEP),
+        vary=at_start and (s.accessed or cookie != "keep"),
         data=data,
         meta=meta,
         deadline=s.deadline,

@@ -15,8 +15,12 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Mapping
 from datetime import timedelta
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
+
+import msgspec
 
 from .codec import decode_value, encode_value
 from .commit import Cookie, Moment, Plan, Snapshot
@@ -26,7 +30,6 @@ from .store import unpack_meta
 from .tokens import new_id, short_hash
 
 if TYPE_CHECKING:
-    from .config import SessionConfig
     from .engine import SessionEngine
     from .store import Record
 
@@ -36,10 +39,20 @@ logger = logging.getLogger("sesh")
 # loaded (or last written), it needs no encoding to know it is unchanged.
 _IMMUTABLE = frozenset({str, int, float, bool, type(None), bytes})
 _ABSENT = object()
+_NOTHING_STORED: Mapping[str, Any] = MappingProxyType({})
 
 # The values live in the Session, a dict subclass whose own methods mark it accessed or
 # modified; this module reads and writes them with dict's methods, which do neither.
-_items, _contains, _clear, _setitem = dict.items, dict.__contains__, dict.clear, dict.__setitem__
+_items, _keys, _clear, _update = dict.items, dict.keys, dict.clear, dict.update
+
+
+class Lifetime(msgspec.Struct):
+    """A session's times, as its record's metadata keeps them (epoch seconds)."""
+
+    created_at: float
+    deadline: float  # when it ends whatever happens
+    touched_at: float  # last written or touched, for the idle timeout
+    browser: bool  # its cookie has no Max-Age: it lasts until the browser closes
 
 
 class SessionState:
@@ -49,18 +62,15 @@ class SessionState:
         "_abandoned",
         "_accessed",
         "_baseline",
-        "_browser",
-        "_client_side",
         "_config",
         "_cookie_due",
-        "_created_at",
-        "_deadline",
         "_decoded",
         "_disconnected",
         "_ended",
         "_engine",
         "_expiry_changed",
         "_had_cookie",
+        "_lifetime",
         "_pending",
         "_record",
         "_resign",
@@ -69,24 +79,15 @@ class SessionState:
         "_session_id",
         "_started",
         "_touch_due",
-        "_touched_at",
         "_unavailable",
         "_used_since_commit",
     )
 
     def __init__(
-        self,
-        engine: SessionEngine,
-        config: SessionConfig,
-        *,
-        client_side: bool,
-        secure: bool = False,
-        had_cookie: bool = False,
-        started: bool = False,
+        self, engine: SessionEngine, secure: bool = False, had_cookie: bool = False
     ) -> None:
         self._engine = engine  # for Session.load() and save()
-        self._config = config
-        self._client_side = client_side
+        self._config = engine.config
         self._secure = secure  # the request came over https or wss
         self._had_cookie = had_cookie  # the request carried a value under our cookie name
         self._pending: str | None = None  # a verified id whose record is not loaded yet
@@ -94,26 +95,33 @@ class SessionState:
         self._accessed = False
         self._used_since_commit = False  # read or written since the last commit
         self._unavailable = False
-        self._started = started  # the client's cookie can no longer change
+        self._started = False  # the client's cookie can no longer change
         self._abandoned = False
         self._disconnected = False
-        self._cookie_due = Cookie.KEEP  # decided by an earlier save(), sent at the start
+        self._cookie_due: Cookie = "keep"  # decided by an earlier save(), sent at the start
         self._touch_due = False
-        self._new(config.clock())
+        self._new()
 
-    def _new(self, now: float) -> None:
-        """No record behind the session, no values, no id yet."""
+    def _new(self) -> None:
+        """No record behind the session, no values, no id, no times yet."""
         self._session_id: str | None = None
         self._record: str | None = None  # the store key of the record behind the session
         self._ended: str | None = None  # the store key of a record the app ended
         self._rotated_from: str | None = None  # the store key regenerate() replaces
-        self._baseline: dict[str, bytes] = {}  # the values as stored, encoded
-        self._decoded: dict[str, Any] = {}  # the same, as the objects they decoded to
+        self._baseline: Mapping[str, bytes] = _NOTHING_STORED  # the values as stored, encoded
+        self._decoded: Mapping[str, Any] = _NOTHING_STORED  # the same, decoded
         self._expiry_changed = False
-        self._created_at = now
-        self._deadline = now + self._config.max_age
-        self._touched_at = now
-        self._browser = self._config.browser_session
+        # A new session's clock starts when something first needs its times: most requests
+        # without a session never ask.
+        self._lifetime: Lifetime | None = None
+
+    def _life(self) -> Lifetime:
+        """The session's times, starting a new session's clock if it has none yet."""
+        if self._lifetime is None:
+            now = self._config.clock()
+            max_age, browser = self._config.max_age, self._config.browser_session
+            self._lifetime = Lifetime(now, now + max_age, now, browser)
+        return self._lifetime
 
     # -- the engine: a request arrives --------------------------------------------------------
 
@@ -155,19 +163,20 @@ class SessionState:
         lenient = now - self._config.leeway  # a store's TTL may lag our clock
         if deadline <= lenient or (idle is not None and touched_at + idle <= lenient):
             return False
+        decoded: dict[str, Any] = {}
         for name, encoded in record.data.items():
             try:
-                _setitem(values, name, decode_value(encoded))
+                decoded[name] = decode_value(encoded)
             except ValueError:  # the key is dropped, and removed at the next commit
                 logger.warning(
                     "stored session value is corrupt; its key was dropped (%s)", short_hash(key)
                 )
+        _update(values, decoded)
         self._session_id = session_id or None
         self._record = key
-        self._baseline = dict(record.data)
-        self._decoded = dict(_items(values))
-        self._created_at, self._deadline = created_at, deadline
-        self._touched_at, self._browser = touched_at, browser
+        self._baseline = record.data  # the store handed it over (see Record); never changed
+        self._decoded = decoded
+        self._lifetime = Lifetime(created_at, deadline, touched_at, browser)
         self._resign = self._resign or resign
         if idle is not None:
             self._touch_due = now - touched_at >= self._config.touch_interval
@@ -177,13 +186,13 @@ class SessionState:
         """Become a new, empty session (the record named by the cookie is gone, say)."""
         self._pending = None
         _clear(values)
-        self._new(self._config.clock())
+        self._new()
 
     def go_unavailable(self, values: dict[str, Any]) -> None:
         """The store is unreachable and the policy is "continue": empty and read-only."""
         self.reset(values)
         self._unavailable = True
-        self._cookie_due = Cookie.KEEP
+        self._cookie_due = "keep"
 
     # -- the app, through Session -------------------------------------------------------------
 
@@ -216,7 +225,7 @@ class SessionState:
         self.write()
         ended = self._rotated_from or self._record or self._ended
         _clear(values)
-        self._new(self._config.clock())
+        self._new()
         self._ended = ended
 
     def rotate(self) -> None:
@@ -226,8 +235,7 @@ class SessionState:
         if self._record is not None:
             self._rotated_from = self._record
             self._record = None
-            self._baseline = {}  # the new record is written whole
-            self._decoded = {}
+            self._baseline = self._decoded = _NOTHING_STORED  # the new record is written whole
         self._session_id = None
 
     def set_expiry(self, seconds: float | timedelta | None) -> None:
@@ -245,15 +253,16 @@ class SessionState:
             )
         self.write()
         self._cookie_can_change("set_expiry()")
+        life = self._life()
         if seconds is None:
-            self._deadline = self._created_at + self._config.max_age
-            self._browser = self._config.browser_session
+            life.deadline = life.created_at + self._config.max_age
+            life.browser = self._config.browser_session
         elif seconds == 0:
-            self._deadline = self._created_at + self._config.max_age
-            self._browser = True
+            life.deadline = life.created_at + self._config.max_age
+            life.browser = True
         else:
-            self._deadline = self._config.clock() + seconds
-            self._browser = False
+            life.deadline = self._config.clock() + seconds
+            life.browser = False
         self._expiry_changed = True
 
     def _cookie_can_change(self, what: str) -> None:
@@ -279,22 +288,32 @@ class SessionState:
         return self._unavailable
 
     def created_at(self) -> float:
-        return self._created_at
+        return self._life().created_at
 
     def is_new(self) -> bool:
         return self._record is None and self._pending is None and self._rotated_from is None
 
     def expires_at(self) -> float:
+        life = self._life()
         idle = self._config.idle_timeout
-        return self._deadline if idle is None else min(self._deadline, self._touched_at + idle)
+        return life.deadline if idle is None else min(life.deadline, life.touched_at + idle)
 
     # -- the engine: committing ------------------------------------------------------------
 
-    def needs_commit(self) -> bool:
-        """Whether the response start has anything to decide (cheap: no encoding)."""
-        return (
-            self._accessed or self._touch_due or self._resign or self._cookie_due is not Cookie.KEEP
-        )
+    def needs_plan(self, values: dict[str, Any]) -> bool:
+        """Whether a commit now could do more than :func:`~sesh.core.commit.plan_unchanged`
+        says: something is due, the app called a verb, or a value may have changed. Cheap
+        (no encoding, no snapshot): most requests only read their session."""
+        if (
+            self._touch_due
+            or self._resign
+            or self._cookie_due != "keep"
+            or self._ended is not None
+            or self._rotated_from is not None
+            or self._expiry_changed
+        ):
+            return True
+        return self._accessed and self._values_may_differ(values)
 
     def may_have_late_changes(self, values: dict[str, Any]) -> bool:
         """Whether the end of the exchange has anything to commit (cheap: no encoding).
@@ -302,17 +321,22 @@ class SessionState:
         place, into a value that is not the immutable object last stored."""
         if not self._started or not self._accessed or self._abandoned:
             return False
-        if self._used_since_commit:
+        return self._used_since_commit or self._values_may_differ(values)
+
+    def _values_may_differ(self, values: dict[str, Any]) -> bool:
+        """False only when every value is the very immutable object stored, and no key was
+        added or removed (a corrupt key dropped at load is in the baseline, not in values)."""
+        if dict.__len__(values) != len(self._baseline):
             return True
         decoded = self._decoded
-        return any(
-            value is not decoded.get(key, _ABSENT) or type(value) not in _IMMUTABLE
-            for key, value in _items(values)
-        )
+        for key, value in _items(values):
+            if value is not decoded.get(key, _ABSENT) or type(value) not in _IMMUTABLE:
+                return True
+        return False
 
     def moment(self) -> Moment:
         """When a commit now happens: before or after the cookie can no longer change."""
-        return Moment.LATE if self._started else Moment.EARLY
+        return "late" if self._started else "early"
 
     def snapshot(self, values: dict[str, Any]) -> Snapshot:
         """The state as the commit rules read it. Encodes what may have changed, so a value
@@ -327,10 +351,11 @@ class SessionState:
                 encoded = encode_value(key, value)
                 if encoded != baseline.get(key):
                     changed[key] = encoded
-            removed = tuple(key for key in baseline if not _contains(values, key))
+            removed = tuple(baseline.keys() - _keys(values))
+        life = self._life()
         return Snapshot(
             now=self._config.clock(),
-            client_side=self._client_side,
+            client_side=self._engine.client is not None,
             had_cookie=self._had_cookie,
             accessed=self._accessed,
             unavailable=self._unavailable,
@@ -342,10 +367,10 @@ class SessionState:
             changed=changed,
             removed=removed,
             empty=not dict.__len__(values),
-            created_at=self._created_at,
-            deadline=self._deadline,
-            touched_at=self._touched_at,
-            browser=self._browser,
+            created_at=life.created_at,
+            deadline=life.deadline,
+            touched_at=life.touched_at,
+            browser=life.browser,
             idle_timeout=self._config.idle_timeout,
             expiry_changed=self._expiry_changed,
             touch_due=self._touch_due,
@@ -366,15 +391,15 @@ class SessionState:
         session (None: there is none)."""
         self._record = key
         self._ended = self._rotated_from = None
-        self._baseline = dict(plan.data)
+        self._baseline = plan.data
         self._decoded = dict(_items(values))
-        self._touched_at = plan.touched_at
+        self._life().touched_at = plan.touched_at
         self._expiry_changed = self._touch_due = self._used_since_commit = False
-        if plan.cookie is not Cookie.KEEP:
+        if plan.cookie != "keep":
             self._resign = False
         # A save() before the response start decides a cookie that the start then sends.
-        self._cookie_due = plan.cookie if moment is Moment.EARLY else Cookie.KEEP
-        if moment is Moment.START:
+        self._cookie_due = plan.cookie if moment == "early" else "keep"
+        if moment == "start":
             self._started = True
 
     def vanished(self, values: dict[str, Any], moment: Moment) -> None:
@@ -385,8 +410,8 @@ class SessionState:
             short_hash(self._record or self._rotated_from or ""),
         )
         self.reset(values)
-        self._cookie_due = Cookie.KEEP
-        if moment is Moment.START:
+        self._cookie_due = "keep"
+        if moment == "start":
             self._started = True
 
     def cookie_id(self) -> str:
@@ -401,6 +426,12 @@ class SessionState:
 
     def response_started(self) -> None:
         self._started = True
+
+    def started_unchanged(self) -> None:
+        """The response started with nothing to commit (:func:`plan_unchanged`): what the
+        app did so far is as stored."""
+        self._started = True
+        self._used_since_commit = False
 
     def saw_disconnect(self) -> None:
         self._disconnected = True

@@ -63,7 +63,12 @@ __all__ = [
 
 
 class Record(msgspec.Struct, frozen=True):
-    """One stored session: ``Record(data, meta)``."""
+    """One stored session: ``Record(data, meta)``.
+
+    A record passed to or returned from a store changes hands: the receiver may keep it,
+    and neither side changes it afterwards (the engine keeps a loaded record's ``data`` as
+    the baseline it compares changes with, without copying it).
+    """
 
     data: dict[str, bytes]
     """The session's keys and their encoded values."""
