@@ -220,3 +220,21 @@ def test_a_store_that_is_not_a_store_is_refused() -> None:
         SessionMiddleware(app, store=MemoryStore)  # type: ignore[arg-type]
     with pytest.raises(ConfigurationError, match="secret_key must be a str, bytes, or a list"):
         SessionMiddleware(app, secret_key=12345678)  # type: ignore[arg-type]
+
+
+async def test_remember_me_on_a_brand_new_session(
+    make_client: MakeClient, clock: FakeClock
+) -> None:
+    """set_expiry() before the first write of a new session: the session's times start
+    there, and the write that follows must not reset the lifetime to max_age."""
+
+    def remember_then_login(session: Session) -> None:
+        session.set_expiry(30 * DAY)
+        session["user"] = "ada"
+
+    client = make_client(remember_then_login, max_age=3600)
+    response = await client.request()
+    assert cookie_attributes(response.set_cookies[0])["max-age"] == str(int(30 * DAY))
+    client.app = make_client(show, max_age=3600).app
+    clock.advance(29 * DAY)
+    assert (await client.request()).text == "{'user': 'ada'}"
