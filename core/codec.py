@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -23,6 +24,8 @@ from .errors import SessionDataError
 _TUPLE, _SET, _FROZENSET, _DATETIME, _DATE, _TIME, _TIMEDELTA, _DECIMAL, _UUID = range(1, 10)
 
 _SCALARS = frozenset({str, int, float, bool, type(None), bytes})
+IMMUTABLE = _SCALARS
+"""The types a value can have and never change in place (MessagePack's scalars)."""
 _CONTAINERS: dict[type, int] = {tuple: _TUPLE, set: _SET, frozenset: _FROZENSET}
 _encoder = msgspec.msgpack.Encoder()
 
@@ -100,13 +103,22 @@ def encode_value(key: str, value: Any) -> bytes:
         ) from None
 
 
-def decode_value(data: bytes) -> Any:
-    """The value :func:`encode_value` encoded. ``ValueError`` if ``data`` is not one (a
-    damaged store, or a value nested deeper than this Python allows)."""
-    try:
-        return _decode(data)
-    except (msgspec.DecodeError, RecursionError, ValueError, TypeError) as error:
-        raise ValueError(f"not a stored session value: {error}") from None
+def decode_values(data: Mapping[str, bytes]) -> tuple[dict[str, Any], int, bool]:
+    """The values of a record, decoded: ``(values, corrupt, mutable)``, where ``corrupt``
+    counts the keys left out because they held no value :func:`encode_value` wrote, and
+    ``mutable`` says whether any value is of a type that can change in place."""
+    values: dict[str, Any] = {}
+    corrupt = 0
+    mutable = False
+    for key, encoded in data.items():
+        try:
+            value = values[key] = _decode(encoded)
+        except (msgspec.DecodeError, RecursionError, ValueError, TypeError):
+            corrupt += 1
+            continue
+        if type(value) not in IMMUTABLE:
+            mutable = True
+    return values, corrupt, mutable
 
 
 def check_key(key: object) -> str:

@@ -148,27 +148,25 @@ class SessionEngine:
             await self.load(session)
         return session
 
-    async def load(self, session: Session) -> None:
+    async def load(self, session: Session, *, degrade: bool = True) -> None:
         """Fetch the record of a session that came with a valid cookie (a no-op otherwise).
 
-        Raises :class:`StoreUnavailable` when the store fails and ``on_store_error="fail"``;
-        with ``"continue"`` the session becomes empty, read-only and ``unavailable``.
+        When the store fails, ``on_store_error="fail"`` raises :class:`StoreUnavailable`;
+        ``"continue"`` leaves the session empty, read-only and ``unavailable``. A worker,
+        with no response to degrade, passes ``degrade=False``: then it always raises.
         """
-        state = state_of(session)
-        if state.pending() is None:
-            return
-        try:
-            await self._fetch(session)
-        except StoreUnavailable as error:
-            self._outage(session, "loading", error)
-
-    async def _fetch(self, session: Session) -> None:
         state = state_of(session)
         session_id = state.pending()
         if session_id is None:
             return
         key = store_key(session_id)
-        record = await self._server_store().load(key)
+        try:
+            record = await self._server_store().load(key)
+        except StoreUnavailable as error:
+            if not degrade:
+                raise
+            self._outage(session, "loading", error)
+            return
         if record is None:
             logger.info("session cookie names no live session (%s)", short_hash(session_id))
             state.reset(session)
@@ -183,7 +181,7 @@ class SessionEngine:
         """Commit the session as the response starts; the headers the response must carry
         (``headers`` itself when nothing changes). ``status`` >= 500 abandons the session:
         nothing is saved, now or later. A websocket accept passes ``websocket=True``."""
-        unchanged = self._start_unchanged(session, status, headers, websocket)
+        unchanged = self._start_unchanged(state_of(session), status, headers, websocket)
         if unchanged is not None:
             return unchanged
         return await self._commit_at_start(session, status, headers, websocket)
@@ -201,16 +199,15 @@ class SessionEngine:
         return self._response_headers(headers, plan, set_cookie, websocket)
 
     def _start_unchanged(
-        self, session: Session, status: int, headers: Iterable[Any], websocket: bool
+        self, state: SessionState, status: int, headers: Iterable[Any], websocket: bool
     ) -> Iterable[Any] | None:
         """:meth:`response_starts` when there is nothing to commit (the session unchanged,
         nothing due: most requests), which needs no I/O; None when there is."""
-        state = state_of(session)
         if status >= 500:  # nothing is saved, now or later, for an error answer
             state.abandon()
-        if state.needs_plan(session):
+        if state.needs_plan():
             return None
-        state.started_unchanged()
+        state.response_started()
         plan = plan_unchanged(state.accessed(), "start")
         return self._response_headers(headers, plan, None, websocket)
 
@@ -238,7 +235,7 @@ class SessionEngine:
             state.abandon()
             return
         state.response_started()  # if the app never started one, no cookie can go out now
-        if not state.may_have_late_changes(session):
+        if not state.may_have_late_changes():
             return
         try:
             await self._commit(session, "late")
@@ -381,7 +378,7 @@ class SessionEngine:
         state.response_started()  # a worker's session has no cookie to change
         session = Session(state)
         state.expect(session_id, False)
-        await self._fetch(session)
+        await self.load(session, degrade=False)
         if state.is_new():
             raise SessionNotFound("no live session has this id (it ended, or never existed)")
         yield session
@@ -418,12 +415,13 @@ class _SendWithSession:
     instructions to make per request, this 2.6k (of 40k on s1, benchmarks/steps.py).
     """
 
-    __slots__ = ("_answered", "_engine", "_kind", "_send", "_session")
+    __slots__ = ("_answered", "_engine", "_kind", "_send", "_session", "_state")
 
     def __init__(self, engine: SessionEngine, kind: str, session: Session, send: Send) -> None:
         self._engine = engine
         self._kind = kind
         self._session = session
+        self._state = state_of(session)
         self._send = send
         self._answered = False  # the store failed: sesh answered in the app's place
 
@@ -438,7 +436,7 @@ class _SendWithSession:
             message.get("headers", ()),
             kind == "websocket.accept",
         )
-        new = self._engine._start_unchanged(self._session, status, headers, websocket)
+        new = self._engine._start_unchanged(self._state, status, headers, websocket)
         if new is None:
             return self._commit_then_send(message, status, headers, websocket)
         if new is not headers:

@@ -44,7 +44,8 @@ class SessionMiddleware:
             await self.app(scope, receive, send)
             return
         engine = self.engine
-        if _already_served(engine, scope):
+        key = engine.config.scope_key
+        if scope.get(key) is not None and _already_served(engine, scope):
             await self.app(scope, receive, send)
             return
         try:
@@ -52,7 +53,7 @@ class SessionMiddleware:
         except StoreUnavailable:
             await send_outage(scope["type"], send)
             return
-        scope[engine.config.scope_key] = session
+        scope[key] = session
         if scope["type"] == "websocket":
             receive = engine.wrap_receive(session, receive)
         try:
@@ -61,17 +62,15 @@ class SessionMiddleware:
             await engine.exchange_ends(session, error)
             raise
         await engine.exchange_ends(session)
-        if scope.get(engine.config.scope_key) is not session:
+        if scope.get(key) is not session:
             _warn_replaced(engine)
 
 
 def _already_served(engine: SessionEngine, scope: Scope) -> bool:
-    """Whether a sesh middleware with the same settings already put a session in this
-    scope (stacked twice: harmless); another session there is an error naming the fix."""
+    """Whether the session already in this scope is from a sesh middleware with the same
+    settings (stacked twice: harmless); another session there is an error naming the fix."""
     key = engine.config.scope_key
-    existing = scope.get(key)
-    if existing is None:
-        return False
+    existing = scope[key]
     if isinstance(existing, Session):
         outer = state_of(existing).engine
         if outer.config == engine.config and outer.store is engine.store:

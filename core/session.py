@@ -82,7 +82,7 @@ class Session(dict[str, Any]):
 
     def __setitem__(self, key: str, value: Any) -> None:
         encode_value(check_key(key), value)  # refused here, so the traceback is the app's line
-        self._state.write()
+        self._state.assign(value)
         super().__setitem__(key, value)
 
     def __delitem__(self, key: str) -> None:
