@@ -14,10 +14,14 @@ sesh imports this module.
 
 from __future__ import annotations
 
+import copy
 import inspect
+import json
+import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import date, datetime, time, timedelta, timezone
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -486,3 +490,99 @@ class SessionContract:
         response = await self.run(client, lambda s: dict(s))
         assert response.status == 200
         assert response.text == "{}"
+
+    # -- the session is the dict apps expect, on every store ----------------------------------
+
+    async def test_the_session_is_a_dict_with_decoded_values(self, client: Client) -> None:
+        when = datetime(2030, 1, 2, 3, 4, 5)
+        await self.run(client, lambda s: s.update(user="ada", when=when, cart=[1, 2]))
+
+        def as_dicts(session: Session) -> bool:
+            expected = {"user": "ada", "when": when, "cart": [1, 2]}
+            shallow = copy.copy(session)
+            return (
+                isinstance(session, dict)
+                and session == expected
+                and dict(session) == expected
+                and {**session} == expected
+                and shallow == expected
+                and type(shallow) is dict
+                and copy.deepcopy(session) == expected
+                and json.loads(json.dumps(session, default=str))["user"] == "ada"
+                and sorted(session) == ["cart", "user", "when"]
+            )
+
+        assert (await self.run(client, as_dicts)).text == "True"
+
+    async def test_every_dict_method_changes_the_stored_session(self, client: Client) -> None:
+        await self.run(client, lambda s: s.update(a=1, b=2, c=3, d=4, keep=0))
+
+        def through_every_method(session: Session) -> None:
+            session |= {"a": 10}
+            session.update({"b": 20})
+            session.setdefault("e", 5)
+            session.setdefault("keep", 99)  # present: unchanged
+            session.pop("c")
+            del session["d"]
+
+        await self.run(client, through_every_method)
+        assert await self.show(client) == "{'a': 10, 'b': 20, 'keep': 0, 'e': 5}"
+        popped = await self.run(client, lambda s: s.popitem())
+        assert popped.text == "('e', 5)"
+        assert await self.show(client) == "{'a': 10, 'b': 20, 'keep': 0}"
+
+    async def test_in_place_changes_to_nested_values_are_saved(self, client: Client) -> None:
+        await self.run(client, lambda s: s.update(prefs={"tags": ["a"]}))
+        await self.run(client, lambda s: s["prefs"]["tags"].append("b"))
+        await self.run(client, lambda s: s.get("prefs").__setitem__("n", 1))
+        assert await self.show(client) == "{'prefs': {'tags': ['a', 'b'], 'n': 1}}"
+
+    async def test_values_keep_their_type(self, client: Client) -> None:
+        values = {
+            "naive": datetime(2030, 1, 2, 3, 4, 5, 6),
+            "aware": datetime(2030, 1, 2, 3, 4, 5, tzinfo=timezone(timedelta(hours=2))),
+            "day": date(2030, 1, 2),
+            "clock": time(3, 4, 5, 6),
+            "span": timedelta(days=-1, seconds=5, microseconds=7),
+            "price": Decimal("10.10"),
+            "id": uuid.UUID(int=7),
+            "pair": (1, ("nested", 2)),
+            "tags": {"x", "y"},
+            "frozen": frozenset({1}),
+            "mixed": [(1, 2), {"when": date(2030, 1, 1)}],
+        }
+        await self.run(client, lambda s: s.update(values))
+
+        def same_types(session: Session) -> bool:
+            return dict(session) == values and all(
+                type(session[key]) is type(value) for key, value in values.items()
+            )
+
+        assert (await self.run(client, same_types)).text == "True"
+        # The arithmetic bareASGI-session's own example does with a stored datetime.
+        later = await self.run(client, lambda s: (s["naive"] + timedelta(days=1)).day)
+        assert later.text == "3"
+
+    # -- an emptied session ends --------------------------------------------------------------
+
+    async def test_clear_ends_the_session(self, client: Client) -> None:
+        await self.run(client, lambda s: s.update(user="ada"))
+        before = client.jar["session"]
+        response = await self.run(client, lambda s: s.clear())
+        [deletion] = response.set_cookies
+        assert cookie_attributes(deletion)["max-age"] == "0"
+        assert cookie_attributes(deletion)["path"] == "/"
+        assert "session" not in client.jar
+        if isinstance(self._store, Store):  # a server-side record is gone for good
+            client.jar["session"] = before
+            assert await self.show(client) == "{}"
+            del client.jar["session"]
+        await self.run(client, lambda s: s.update(user="bob"))
+        assert client.jar["session"] != before
+        assert await self.show(client) == "{'user': 'bob'}"
+
+    async def test_deleting_the_last_key_ends_the_session(self, client: Client) -> None:
+        await self.run(client, lambda s: s.update(user="ada"))
+        response = await self.run(client, lambda s: s.pop("user"))
+        assert cookie_attributes(response.set_cookies[0])["max-age"] == "0"
+        assert "session" not in client.jar

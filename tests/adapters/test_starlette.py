@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.testclient import TestClient
-from starlette.websockets import WebSocket
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from sesh.adapters.starlette import SessionMiddleware, StarletteCookieStore
 from sesh.core import ConfigurationError, SessionDataError
@@ -320,3 +320,70 @@ def test_a_well_signed_starlette_cookie_with_a_bad_timestamp_is_no_session(stamp
         response = client.get("/", headers={"cookie": f"session={forged}"})
     assert response.status_code == 200
     assert response.json() == {}
+
+
+# -- the session is the dict Starlette apps expect --------------------------------------------
+
+
+async def as_json(request: Request) -> JSONResponse:
+    return JSONResponse(request.session)
+
+
+async def only_touch(request: Request) -> Response:
+    request.session  # noqa: B018 - Starlette's request.session marks the session accessed
+    return Response("ok")
+
+
+async def chat_until_the_client_leaves(websocket: WebSocket) -> None:
+    # The canonical loop: it ends with WebSocketDisconnect when the client goes away.
+    await websocket.accept()
+    while True:
+        text = await websocket.receive_text()
+        websocket.session["said"] = [*websocket.session.get("said", []), text]
+        await websocket.send_text("ok")
+
+
+def dict_app(**options: Any) -> Starlette:
+    routes = [
+        Route("/login", login),
+        Route("/json", as_json),
+        Route("/touch", only_touch),
+        WebSocketRoute("/loop", chat_until_the_client_leaves),
+    ]
+    return Starlette(
+        routes=routes, middleware=[Middleware(SessionMiddleware, secret_key=SECRET, **options)]
+    )
+
+
+def test_json_response_of_the_session_shows_its_values() -> None:
+    with TestClient(dict_app()) as client:
+        client.get("/login")
+        response = client.get("/json")
+        assert response.json() == {"user": "ada", "visits": 1}
+
+
+def test_request_session_marks_it_accessed_as_starlette_does() -> None:
+    for app in (dict_app(), dict_app(store=MemoryStore())):
+        with TestClient(app) as client:
+            client.get("/login")
+            response = client.get("/touch")
+            assert response.headers["vary"] == "Cookie"
+            assert "set-cookie" not in response.headers
+
+
+def talk_then_leave(client: TestClient) -> None:
+    with client.websocket_connect("/loop") as websocket:
+        for text in ("a", "b"):
+            websocket.send_text(text)
+            assert websocket.receive_text() == "ok"
+
+
+def test_a_websocket_the_client_leaves_saves_its_changes() -> None:
+    with TestClient(dict_app(store=MemoryStore())) as client:
+        client.get("/login")
+        # Leaving sends websocket.disconnect: receive_text() raises WebSocketDisconnect in
+        # the app, which is how such a socket ends (sesh lets it through, and the test
+        # client hands it back here).
+        with pytest.raises(WebSocketDisconnect):
+            talk_then_leave(client)
+        assert client.get("/json").json() == {"user": "ada", "visits": 1, "said": ["a", "b"]}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -67,3 +68,67 @@ def test_a_touch_due_is_not_the_shortcut() -> None:
     plan = plan_commit(unchanged_snapshot(touch_due=True, idle_timeout=600.0), "start")
     assert [type(step).__name__ for step in plan.steps] == ["Touch"]
     assert plan.meta == pack_meta(900.0, 5_000.0, 1_000.0, False)
+
+
+# -- docs/architecture.md's table is the rules ---------------------------------------------------
+
+ARCHITECTURE = Path(__file__).parents[2] / "docs" / "architecture.md"
+CHANGED: dict[str, Any] = {"changed": {"user": b"\xa3bob"}}
+NEW: dict[str, Any] = {"record": None, "baseline": {}, "had_cookie": False}
+# Each row of the table, as the state it describes (and the moment, if not the start).
+ROWS: dict[str, tuple[dict[str, Any], Moment, int]] = {
+    "status >= 500, or abandoned": (CHANGED, "start", 500),
+    'store unavailable ("continue")': ({"unavailable": True}, "start", 200),
+    "ended (`invalidate()`, or emptied)": (
+        {**NEW, "had_cookie": True, "ended": "old", "empty": True, "accessed": True},
+        "start",
+        200,
+    ),
+    "rotated (`regenerate()`)": ({"record": None, "rotated_from": "old"}, "start", 200),
+    "new session with values or expiry": ({**NEW, **CHANGED}, "start", 200),
+    "stored, changed or expiry changed": (CHANGED, "start", 200),
+    "stored, touch due": ({"touch_due": True}, "start", 200),
+    "stored, re-sign due only": ({"resign": True}, "start", 200),
+    "cookie store": ({**CHANGED, "client_side": True}, "start", 200),
+    "after the response started": ({**CHANGED, "expiry_changed": True}, "late", 200),
+}
+STEP_NAMES = ("Create", "Update", "Touch", "Delete", "Retire")
+
+
+def plan_snapshot(fields: dict[str, Any]) -> Snapshot:
+    return unchanged_snapshot(**fields)
+
+
+def table_rows() -> dict[str, tuple[str, str]]:
+    """The commit-rules table of docs/architecture.md: state -> (store steps, cookie)."""
+    text = ARCHITECTURE.read_text()
+    blocks = text[text.index("## The commit rules") :].split("\n\n")
+    table = next(block for block in blocks if block.startswith("|"))
+    rows = {}
+    for line in table.splitlines()[2:]:
+        state, steps, cookie = (cell.strip() for cell in line.strip("|").split("|"))
+        rows[state] = (steps, cookie)
+    return rows
+
+
+def test_the_architecture_table_has_a_case_for_every_row() -> None:
+    assert set(table_rows()) == set(ROWS)
+
+
+@pytest.mark.parametrize("row", list(ROWS))
+def test_the_architecture_table_says_what_plan_commit_does(row: str) -> None:
+    fields, moment, status = ROWS[row]
+    plan = plan_commit(plan_snapshot(fields), moment, status)
+    steps_text, cookie_text = table_rows()[row]
+    # The steps the row names before any "past its deadline"/"old gone" aside, in order.
+    if steps_text.startswith("as above"):  # the same state's steps at the start
+        expected = [
+            type(step).__name__ for step in plan_commit(plan_snapshot(fields), "start").steps
+        ]
+    else:
+        main = steps_text.split(";")[0]
+        expected = [n for _, n in sorted((main.index(n), n) for n in STEP_NAMES if n in main)]
+    assert [type(step).__name__ for step in plan.steps] == expected
+    first = cookie_text.split(";")[0].split()[0]
+    expected_cookie = {"kept": "keep", "set": "set", "deleted": "delete"}[first]
+    assert plan.cookie == expected_cookie

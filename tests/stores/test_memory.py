@@ -1,10 +1,24 @@
 from __future__ import annotations
 
+import asyncio
+import sys
+import threading
+from collections.abc import Awaitable, Callable
+
 import msgspec
 import pytest
 
+from sesh.core import open_session
 from sesh.core.store import Record, Store
-from sesh.core.testing import DATA, META, FakeClock, SessionContract, StoreContract
+from sesh.core.testing import (
+    DATA,
+    META,
+    FakeClock,
+    SessionContract,
+    StoreContract,
+    make_session,
+    read_session,
+)
 from sesh.stores.memory import MemoryStore, _expiry
 
 pytestmark = pytest.mark.anyio
@@ -106,3 +120,52 @@ class TestMemorySessions(SessionContract):
     @pytest.fixture
     def session_store(self, clock: FakeClock) -> MemoryStore:
         return MemoryStore(clock=clock)
+
+
+# -- one store, several threads and event loops ------------------------------------------------
+
+
+def in_threads(*jobs: Callable[[], Awaitable[None]]) -> None:
+    """Run each job in its own thread and event loop, switching threads as often as CPython
+    allows, so that an operation not atomic across threads is caught in the act."""
+    errors: list[BaseException] = []
+
+    def run(job: Callable[[], Awaitable[None]]) -> None:
+        try:
+            asyncio.run(job())  # type: ignore[arg-type]
+        except BaseException as error:
+            errors.append(error)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        threads = [threading.Thread(target=run, args=(job,)) for job in jobs]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert errors == []
+
+
+async def test_workers_in_threads_lose_no_update(clock: FakeClock) -> None:
+    store = MemoryStore(clock=clock)
+    _, value = await make_session(store, {"start": 0})
+
+    def worker(name: str) -> Callable[[], Awaitable[None]]:
+        async def job() -> None:
+            for _ in range(300):
+                async with open_session(store, value) as session:
+                    session[name] = session.get(name, 0) + 1
+
+        return job
+
+    in_threads(*(worker(f"w{index}") for index in range(4)))
+    assert await read_session(store, value) == {
+        "start": 0,
+        "w0": 300,
+        "w1": 300,
+        "w2": 300,
+        "w3": 300,
+    }

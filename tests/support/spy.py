@@ -11,21 +11,25 @@ from sesh.core.store import Record, Store
 
 class SpyStore:
     """Passes every call to ``inner`` and records it: which operations, which keys. While
-    ``down`` is set, every call fails as an outage does (``StoreUnavailable``)."""
+    ``down`` is set, every call fails as an outage does (``StoreUnavailable``); so do the
+    operations named in ``failing``. ``order`` lists the operations that went through."""
 
     def __init__(self, inner: Store) -> None:
         self.inner = inner
         self.calls: Counter[str] = Counter()
         self.keys: list[str] = []
         self.down = False
+        self.failing: set[str] = set()
+        self.order: list[str] = []
 
     @property
     def writes(self) -> int:
         return sum(self.calls[name] for name in ("create", "update", "touch", "delete"))
 
     def _saw(self, name: str, key: str) -> None:
-        if self.down:
+        if self.down or name in self.failing:
             raise StoreUnavailable("switched off by the test")
+        self.order.append(name)
         self.calls[name] += 1
         self.keys.append(key)
 
