@@ -195,7 +195,7 @@ def plan_commit(s: Snapshot, moment: Moment, status: int = 200) -> Plan:
             cookie = "delete"
             record = None
         else:
-            steps.append(Update(s.record, dict(s.changed), s.removed, meta, ttl))
+            steps.append(Update(s.record, s.changed, s.removed, meta, ttl))
             if s.expiry_changed or s.resign:
                 cookie = "set"
     elif s.touch_due:

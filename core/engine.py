@@ -117,7 +117,10 @@ class SessionEngine:
         A valid cookie of a server-side store leaves a record to :meth:`load`.
         """
         config = self.config
-        values = _read_cookie(scope["headers"], config)
+        values = read_values(scope["headers"], config.cookie.pattern)
+        if values is None:
+            logger.info("session cookie ignored: the cookie headers exceed the size limit")
+            values = []
         state = SessionState(self, scope.get("scheme") in _SECURE_SCHEMES, bool(values))
         session = Session(state)
         if not values:
@@ -203,11 +206,8 @@ class SessionEngine:
     ) -> Iterable[Any] | None:
         """:meth:`response_starts` when there is nothing to commit (the session unchanged,
         nothing due: most requests), which needs no I/O; None when there is."""
-        if status >= 500:  # nothing is saved, now or later, for an error answer
-            state.abandon()
-        if state.needs_plan():
+        if state.commit_due(status):
             return None
-        state.response_started()
         plan = plan_unchanged(state.accessed(), "start")
         return self._response_headers(headers, plan, None, websocket)
 
@@ -468,15 +468,6 @@ async def send_outage(kind: str, send: Send) -> None:
         return
     await send({"type": "http.response.start", "status": OUTAGE_STATUS, "headers": OUTAGE_HEADERS})
     await send({"type": "http.response.body", "body": OUTAGE_BODY})
-
-
-def _read_cookie(headers: Iterable[tuple[bytes, bytes]], config: SessionConfig) -> list[bytes]:
-    """The values sent under our cookie name (none past the size cap, logged)."""
-    values = read_values(headers, config.cookie.pattern)
-    if values is None:
-        logger.info("session cookie ignored: the cookie headers exceed the size limit")
-        return []
-    return values
 
 
 def _one_valid(values: list[bytes], check: Callable[[bytes], T | None]) -> T | None:

@@ -329,6 +329,16 @@ class SessionState:
             return True
         return self._accessed and (self._changed or self._mutable)
 
+    def commit_due(self, status: int) -> bool:
+        """The response starts with ``status``: whether a commit must run first
+        (:meth:`needs_plan`). If not, the response has started with nothing to commit."""
+        if status >= 500:  # nothing is saved, now or later, for an error answer
+            self._abandoned = True
+        if self.needs_plan():
+            return True
+        self._started = True
+        return False
+
     def may_have_late_changes(self) -> bool:
         """Whether the end of the exchange has anything to commit (cheap: no encoding)."""
         return self._started and self._accessed and not self._abandoned and self.needs_plan()

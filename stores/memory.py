@@ -80,10 +80,13 @@ class MemoryStore:
 
     async def load(self, key: str) -> Record | None:
         with self._lock:
-            blob = self._live(key, self._clock())
-        if blob is None:
-            return None
-        _, meta, data = _decode(blob)
+            blob = self._records.get(key)
+            if blob is None:
+                return None
+            expires, meta, data = _decode(blob)  # the whole record: its expiry with it
+            if expires <= self._clock():
+                del self._records[key]
+                return None
         return Record(data, meta)
 
     async def create(self, key: str, record: Record, ttl: float) -> bool:
@@ -108,10 +111,13 @@ class MemoryStore:
     ) -> bool:
         with self._lock:
             now = self._clock()
-            blob = self._live(key, now)
+            blob = self._records.get(key)
             if blob is None:
                 return False
-            _, _, data = _decode(blob)
+            expires, _, data = _decode(blob)
+            if expires <= now:
+                del self._records[key]
+                return False
             for field in removed:
                 data.pop(field, None)
             data.update(changed)
