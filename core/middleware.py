@@ -48,11 +48,14 @@ class SessionMiddleware:
         if scope.get(key) is not None and _already_served(engine, scope):
             await self.app(scope, receive, send)
             return
-        try:
-            session = await engine.open(scope)
-        except StoreUnavailable:
-            await send_outage(scope["type"], send)
-            return
+        # open() and exchange_ends() in their halves: see the engine's module docstring.
+        session = engine.start(scope)
+        if engine.must_load(session):
+            try:
+                await engine.load(session)
+            except StoreUnavailable:
+                await send_outage(scope["type"], send)
+                return
         scope[key] = session
         if scope["type"] == "websocket":
             receive = engine.wrap_receive(session, receive)
@@ -61,7 +64,8 @@ class SessionMiddleware:
         except BaseException as error:
             await engine.exchange_ends(session, error)
             raise
-        await engine.exchange_ends(session)
+        if engine.ends(session):
+            await engine.commit_late(session)
         if scope.get(key) is not session:
             _warn_replaced(engine)
 
