@@ -96,10 +96,13 @@ class SessionEngine:
                 f"store is the class {store.__name__}, not a store: pass an instance, "
                 f"{store.__name__}(...)"
             )
+        # Exactly one of the two is set: which kind of store this is.
+        self.client: ClientStore | None = None
+        self.server: Store | None = None
         if isinstance(store, ClientStore):
-            self.client: ClientStore | None = store
+            self.client = store
         elif isinstance(store, Store):
-            self.client = None
+            self.server = store
         else:
             raise ConfigurationError(
                 "store must implement sesh.core.store.Store (load, create, update, touch, "
@@ -176,7 +179,8 @@ class SessionEngine:
             return
         key = store_key(session_id)
         try:
-            record = await self._server_store().load(key)
+            assert self.server is not None  # only a server-side store's cookie names a record
+            record = await self.server.load(key)
         except StoreUnavailable as error:
             if not degrade:
                 raise
@@ -310,7 +314,8 @@ class SessionEngine:
         """Carry out the plan's steps on the server-side store, in order. False when a
         conditional write found the record gone (the session ended elsewhere); otherwise
         True and the key of the record behind the session afterwards."""
-        store = self._server_store()
+        store = self.server
+        assert store is not None  # the engine runs store steps only on a server-side store
         created: str | None = None
         try:
             for step in plan.steps:
@@ -337,12 +342,6 @@ class SessionEngine:
                     await store.delete(created)
             raise
         return True, created if created is not None else plan.record
-
-    def _server_store(self) -> Store:
-        """The store, where the caller knows it is a server-side one."""
-        if self.client is not None:
-            raise TypeError("a cookie store has no records to load or write")
-        return self.store  # type: ignore[return-value]
 
     @staticmethod
     async def _create(state: SessionState, store: Store, step: Create) -> str:
