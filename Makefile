@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv test test-pythons test-lowest lint demo bench clean
+.PHONY: venv test quick test-pythons test-lowest lint demo bench clean
 
 venv: $(STAMP)
 
@@ -29,6 +29,12 @@ lint: venv
 
 test: lint
 	$(PY) -m pytest
+
+# The inner loop: the suite without what starts processes (servers, a browser, a Redis of
+# its own, pip: the `slow` marker, set in tests/conftest.py), and no lint. Seconds, not
+# minutes; `make test` remains the whole check.
+quick: venv
+	$(PY) -m pytest -q -m "not slow"
 
 # The whole of `make test` again under every other Python we support, each in its own
 # .venv-3.X: what pip installs differs by version (bareASGI 5, on 3.12 and newer, changed

@@ -29,6 +29,30 @@ def pytest_configure(config: pytest.Config) -> None:
     from support import privacy
 
     privacy.install()
+    config.addinivalue_line(
+        "markers", "slow: starts processes (servers, a browser, Redis of its own, pip)"
+    )
+
+
+# What `make quick` leaves out: modules that start servers, a browser or pip, and any test
+# that starts a Redis of its own. The rest checks a change to the core in seconds.
+_SLOW_MODULES = {
+    "test_browser.py",
+    "test_demo.py",
+    "test_packaging.py",
+    "test_two_servers.py",
+    "test_services.py",
+    "test_faults.py",
+    "test_redis_outage.py",
+}
+_SLOW_FIXTURES = {"private_redis", "redis_cluster"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if item.path.name in _SLOW_MODULES or fixtures & _SLOW_FIXTURES:
+            item.add_marker(pytest.mark.slow)
 
 
 def need_service(available: bool, what: str) -> None:

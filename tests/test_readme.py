@@ -27,6 +27,6 @@ def test_snippet_runs(snippet: str, tmp_path: Path) -> None:
 
 
 def test_the_session_snippet_prints_what_it_says() -> None:
-    [snippet] = [s for s in SNIPPETS if "asyncio.run(main())" in s]
+    [snippet] = [s for s in SNIPPETS if "session.invalidate()  # at logout" in s]
     result = subprocess.run([sys.executable, "-I", "-c", snippet], capture_output=True, text=True)
     assert result.stdout == "True True True\n{}\n"
