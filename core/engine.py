@@ -41,7 +41,6 @@ from .commit import (
     Touch,
     Update,
     plan_commit,
-    plan_unchanged,
 )
 from .config import SessionConfig, SessionOptions
 from .cookies import read_values
@@ -138,7 +137,7 @@ class SessionEngine:
         if self.client is None:
             tokens = config.tokens
             now = config.clock() - config.leeway if tokens.signed else 0.0  # bare ids: no time
-            verified = _one_valid(values, lambda value: tokens.load(value, now))
+            verified = _one_valid(values, tokens.load, now)
             if verified is not None:
                 state.expect(verified.session_id, verified.resign)
             return session
@@ -222,9 +221,9 @@ class SessionEngine:
     ) -> Iterable[Any] | None:
         """:meth:`response_starts` when there is nothing to commit (the session unchanged,
         nothing due: most requests), which needs no I/O; None when there is."""
-        if state.commit_due(status):
+        plan = state.starts_unchanged(status)
+        if plan is None:
             return None
-        plan = plan_unchanged(state.accessed(), "start")
         return self._response_headers(headers, plan, None, websocket)
 
     def _response_headers(
@@ -257,8 +256,7 @@ class SessionEngine:
         if error is not None and not state.client_went_away():
             state.abandon()
             return False
-        state.response_started()  # if the app never started one, no cookie can go out now
-        return state.may_have_late_changes()
+        return state.exchange_ended()
 
     async def commit_late(self, session: Session) -> None:
         """The second half of :meth:`exchange_ends`: save the changes made after the
@@ -491,15 +489,16 @@ async def send_outage(kind: str, send: Send) -> None:
     await send({"type": "http.response.body", "body": OUTAGE_BODY})
 
 
-def _one_valid(values: list[bytes], check: Callable[[bytes], T | None]) -> T | None:
-    """The one value under our name that passes ``check``; None if none does, or if two
+def _one_valid(values: list[bytes], check: Callable[..., T | None], *args: Any) -> T | None:
+    """The one value under our name that passes ``check(value, *args)`` (extra arguments,
+    not a closure: one would be made per request); None if none does, or if two
     different ones do (cookie tossing: which one the browser meant is unknowable). At most
     one log record, however many values were rejected."""
     found: T | None = None
     found_value = b""
     rejected: list[bytes] = []
     for value in values:
-        verified = check(value)
+        verified = check(value, *args)
         if verified is None:
             rejected.append(value)
         elif found is None or found == verified:

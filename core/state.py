@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from .codec import IMMUTABLE, decode_values, encode_value
-from .commit import Cookie, Moment, Plan, Snapshot
+from .commit import Cookie, Moment, Plan, Snapshot, plan_unchanged
 from .cookies import MAX_LIFETIME
 from .errors import CookieAlreadySent, InvalidExpiry, SessionNotLoaded, SessionUnavailable
 from .store import unpack_meta
@@ -329,19 +329,22 @@ class SessionState:
             return True
         return self._accessed and (self._changed or self._mutable)
 
-    def commit_due(self, status: int) -> bool:
-        """The response starts with ``status``: whether a commit must run first
-        (:meth:`needs_plan`). If not, the response has started with nothing to commit."""
+    def starts_unchanged(self, status: int) -> Plan | None:
+        """The response starts with ``status``: None when a commit must run first
+        (:meth:`needs_plan`); otherwise the response has started with nothing to commit,
+        and this is its plan (:func:`~sesh.core.commit.plan_unchanged`)."""
         if status >= 500:  # nothing is saved, now or later, for an error answer
             self._abandoned = True
         if self.needs_plan():
-            return True
+            return None
         self._started = True
-        return False
+        return plan_unchanged(self._accessed, "start")
 
-    def may_have_late_changes(self) -> bool:
-        """Whether the end of the exchange has anything to commit (cheap: no encoding)."""
-        return self._started and self._accessed and not self._abandoned and self.needs_plan()
+    def exchange_ended(self) -> bool:
+        """The app returned: the client's cookie can no longer change (if the app never
+        started a response, none can go out now). Whether a late commit is due."""
+        self._started = True
+        return self._accessed and not self._abandoned and self.needs_plan()
 
     def moment(self) -> Moment:
         """When a commit now happens: before or after the cookie can no longer change."""
