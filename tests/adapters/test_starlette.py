@@ -387,3 +387,20 @@ def test_a_websocket_the_client_leaves_saves_its_changes() -> None:
         with pytest.raises(WebSocketDisconnect):
             talk_then_leave(client)
         assert client.get("/json").json() == {"user": "ada", "visits": 1, "said": ["a", "b"]}
+
+
+def test_starlettes_own_middleware_inside_sesh_is_named_in_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    app = Starlette(
+        routes=ROUTES,
+        middleware=[
+            Middleware(SessionMiddleware, secret_key=SECRET),  # outermost
+            Middleware(StarletteSessions, secret_key=SECRET),  # replaces scope["session"]
+        ],
+    )
+    with TestClient(app) as client, caplog.at_level("WARNING", logger="sesh"):
+        client.get("/login")
+        client.get("/login")
+    assert caplog.text.count("another session middleware inside sesh's replaced") == 1
+    assert "remove the other middleware" in caplog.text
