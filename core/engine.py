@@ -47,7 +47,7 @@ from .cookies import read_values
 from .errors import ConfigurationError, SessionNotFound, SessionTooLarge, StoreUnavailable
 from .session import Session, state_of
 from .state import SessionState
-from .store import ClientStore, Record, Store
+from .store import ClientStore, ClosableStore, PurgeableStore, Record, Store
 from .tokens import is_session_id, short_hash, store_key
 from .types import Message, Receive, Scope, Send
 
@@ -378,6 +378,22 @@ class SessionEngine:
             return self.config.tokens.dump(state.cookie_id(), plan.deadline)
         record = Record(dict(plan.data), plan.meta)
         return self.client.seal(state.cookie_id(), record, compact=compact)
+
+    # -- the store's optional capabilities ------------------------------------------------
+
+    async def purge_expired(self) -> int:
+        """Remove expired records now, if the store keeps them until removed
+        (:class:`~sesh.core.store.PurgeableStore`); how many went. 0 for a store whose
+        records expire by themselves (Redis) or that has none (a cookie store)."""
+        if isinstance(self.store, PurgeableStore):
+            return await self.store.purge_expired()
+        return 0
+
+    async def aclose(self) -> None:
+        """Release the store's connections (:class:`~sesh.core.store.ClosableStore`), at the
+        app's shutdown; nothing to do for a store that holds none."""
+        if isinstance(self.store, ClosableStore):
+            await self.store.aclose()
 
     # -- outside a request --------------------------------------------------------------------
 

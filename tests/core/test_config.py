@@ -12,12 +12,13 @@ import sesh.core
 from sesh.core import (
     ConfigurationError,
     SessionConfig,
+    SessionEngine,
     SessionError,
     SessionMiddleware,
     open_session,
 )
 from sesh.core import store as store_api
-from sesh.core.testing import Client, FakeClock, responder
+from sesh.core.testing import Client, FakeClock, make_session, responder
 from sesh.stores.cookie import CookieStore
 from sesh.stores.memory import MemoryStore
 from sesh.stores.redis import RedisStore
@@ -154,3 +155,25 @@ def test_stores_are_told_apart_by_their_capabilities() -> None:
     assert not isinstance(redis_store, store_api.PurgeableStore)  # Redis expires keys itself
     assert isinstance(cookie, store_api.ClientStore)
     assert not isinstance(cookie, store_api.Store)
+
+
+async def test_the_engine_uses_the_capabilities_a_store_has(clock: FakeClock) -> None:
+    memory = MemoryStore(clock=clock)
+    engine = SessionEngine(memory, clock=clock)
+    await make_session(memory, {"a": 1}, config=engine.config)
+    clock.advance(15 * 86400)  # past max_age: the record lingers until swept
+    assert len(memory) == 1
+    assert await engine.purge_expired() == 1
+    assert len(memory) == 0
+    await engine.aclose()  # a MemoryStore holds no connection: nothing to do
+
+    closed: list[bool] = []
+
+    class Closable(MemoryStore):
+        async def aclose(self) -> None:
+            closed.append(True)
+
+    closing = SessionEngine(Closable())
+    await closing.aclose()
+    assert closed == [True]
+    assert await SessionEngine(CookieStore(SECRET)).purge_expired() == 0

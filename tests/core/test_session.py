@@ -11,6 +11,7 @@ import pytest
 from sesh.core import (
     NoSessionMiddleware,
     Session,
+    SessionDataError,
     SessionEngine,
     SessionMiddleware,
     SessionNotLoaded,
@@ -208,3 +209,25 @@ async def test_regenerate_writes_values_never_read(make_client: MakeClient) -> N
     await client.request()
     client.app = make_client(lambda s: dict(s)).app
     assert (await client.request()).text == "{'a': [1], 'b': {'x': 2}, 'c': 'three'}"
+
+
+def test_an_unstorable_value_is_refused_at_the_assignment(session: Session) -> None:
+    with pytest.raises(SessionDataError, match=r"session\['handle'\] holds a builtin_function"):
+        session["handle"] = print
+    with pytest.raises(SessionDataError, match="lone surrogate"):
+        session["\ud800"] = 1
+    with pytest.raises(SessionDataError, match="keys must be str"):
+        session[1] = 1  # type: ignore[index]
+    assert dict(session) == {}
+
+
+async def test_an_unstorable_change_in_place_is_refused_at_the_commit_naming_the_key(
+    store: MemoryStore, clock: FakeClock
+) -> None:
+    engine = SessionEngine(store, clock=clock)
+    session = engine.start({"type": "http", "headers": []})
+    session["cart"] = []
+    session["cart"].append(object())
+    with pytest.raises(SessionDataError, match=r"session\['cart'\]"):
+        await engine.response_starts(session, 200, [])
+    assert len(store) == 0
