@@ -5,8 +5,10 @@ The profile behind a target that is missed. Each step is counted by callgrind, a
 including it and the path before it, so every step runs in the state the ones before it
 left (the first read of a value decodes it, as in a real request). What the middleware
 adds around the steps is the whole request less all of them. A few parts of the steps are
-also counted alone. The app is a raw ASGI one, as in ``instructions.py memory s3``; sesh
-has the settings of the benchmark's cells (``scenarios.py``), so the ids are not signed.
+also counted alone, and two parts of the commit (decoding the record's values; the
+snapshot and ``plan_commit``) where a cookie names a session. The app is a raw ASGI one,
+as in ``instructions.py memory s3``; sesh has the settings of the benchmark's cells
+(``scenarios.py``), so the ids are not signed.
 
     .venv/bin/python benchmarks/steps.py [memory|cookie] [s1|s3|s4]
 """
@@ -43,6 +45,11 @@ SERVER_PARTS = {
     "MemoryStore.load": "await store.load(key)",
 }
 CLIENT_PARTS = {"CookieStore.unseal": "store.unseal(value)"}
+# Where a cookie names a session: decoding its record's values, counted alone; and the
+# commit's rules, counted on top of the path through the app's use of the session (so on
+# a session the app read, or changed in s4).
+RECORD_PARTS = {"the record's values decoded (decode_values)": "decode_values(record.data)"}
+COMMIT_PARTS = {"the snapshot and plan_commit": "plan_commit(state_of(s).snapshot(s), 'start')"}
 WHOLE = "await middleware(dict(scope), receive, drop)"
 BARE = "await bare(dict(scope), receive, drop)"
 
@@ -51,8 +58,10 @@ async def namespace(kind: str, scenario: str) -> dict[str, Any]:
     """What the statements use: the middleware, its engine, a scope with the cookie of an
     existing three-key session (s3, s4) or none (s1)."""
     from sesh.core import SessionMiddleware
+    from sesh.core.codec import decode_values
+    from sesh.core.commit import plan_commit
     from sesh.core.cookies import read_values
-    from sesh.core.session import Session
+    from sesh.core.session import Session, state_of
     from sesh.core.state import SessionState
     from sesh.core.tokens import store_key
     from sesh.stores.cookie import CookieStore
@@ -82,8 +91,20 @@ async def namespace(kind: str, scenario: str) -> dict[str, Any]:
         value = cookie.partition(b"=")[2]
         headers.append((b"cookie", b"theme=dark; " + cookie))
     session_id = value.decode()
+    record = None
+    if scenario != "s1":
+        key = store_key(session_id)
+        if isinstance(store, MemoryStore):
+            record = await store.load(key)
+        else:
+            unsealed = store.unseal(value)
+            record = unsealed.record if unsealed is not None else None
     return {
         "action": action,
+        "decode_values": decode_values,
+        "plan_commit": plan_commit,
+        "record": record,
+        "state_of": state_of,
         "bare": bare,
         "drop": drop,
         "engine": middleware.engine,
@@ -111,6 +132,11 @@ def programs(kind: str, scenario: str) -> dict[str, str]:
     found |= PARTS
     if scenario != "s1":  # with no cookie, nothing is checked nor fetched
         found |= SERVER_PARTS if kind == "memory" else CLIENT_PARTS
+        found |= RECORD_PARTS
+        used = "\n    ".join(list(PATH.values())[:3])  # the path through the app's use
+        found["used"] = used
+        for part, statement in COMMIT_PARTS.items():
+            found[part] = f"{used}\n    {statement}"
     return found
 
 
@@ -143,7 +169,12 @@ def profile(kind: str, scenario: str) -> tuple[list[tuple[str, int]], list[tuple
         rows.append((step, counts[step] - empty - before))
         before = counts[step] - empty
     rows.append(("the middleware around them (the whole less the steps)", whole - before))
-    parts = [(part, counted - empty) for part, counted in counts.items() if part not in PATH]
+    used = counts.pop("used", empty)
+    parts = [
+        (part, counted - (used if part in COMMIT_PARTS else empty))
+        for part, counted in counts.items()
+        if part not in PATH
+    ]
     return rows, parts
 
 
@@ -155,7 +186,7 @@ if __name__ == "__main__":
         if kind not in ("memory", "cookie") or scenario not in ("s1", "s3", "s4"):
             sys.exit("usage: benchmarks/steps.py [memory|cookie] [s1|s3|s4]")
         steps, parts = profile(kind, scenario)
-        for title, rows in ((f"sesh {kind} {scenario}: step", steps), ("part, alone", parts)):
+        for title, rows in ((f"sesh {kind} {scenario}: step", steps), ("part", parts)):
             print(f"| {title} | instructions |\n|---|---|")
             for what, counted in rows:
                 print(f"| {what} | {counted:,} |")
