@@ -11,9 +11,9 @@ same entry points:
 Each of ``open`` and ``exchange_ends`` is a sync half and an async one: ``start`` then,
 when ``must_load``, ``load``; ``ends`` then, when it says so, ``commit_late``. The ASGI
 middleware, which every request of every ASGI framework goes through, calls the halves,
-so that a request with nothing to load or save makes neither coroutine (2.8k
-instructions of 35k on ``benchmarks/instructions.py memory s1``); other integrations
-call ``open`` and ``exchange_ends``.
+so that a request with nothing to load or save makes neither coroutine (1.3k
+instructions per request on ``benchmarks/instructions.py memory s1``, s3 and s4); other
+integrations call ``open`` and ``exchange_ends``.
 
 ``wrap_send`` and ``wrap_receive`` are the one ``send`` and ``receive`` wrapper that ASGI
 integrations put around the app. Each of these raises :class:`StoreUnavailable` when the
@@ -447,7 +447,7 @@ class _SendWithSession:
     Its ``__call__`` is not a coroutine: every message that needs no store I/O (all but a
     response start that commits) goes on with ``send()``'s own awaitable, rather than a
     coroutine of ours per message. An object, not a closure: two closures cost 4.3k
-    instructions to make per request, this 2.6k (of 40k on s1, benchmarks/steps.py).
+    instructions to make per request, this 2.6k (benchmarks/steps.py memory s1).
     """
 
     __slots__ = ("_answered", "_engine", "_kind", "_send", "_session", "_state")

@@ -118,7 +118,7 @@ class SessionState:
         self._expiry_changed = False
         # A new session's clock starts when something first needs its times: a request that
         # never writes never asks, and one that loads a record replaces them at once.
-        # Starting it here cost 1.7k instructions of 37k on s1, 2.1k on s3
+        # Starting it here cost 1.7k instructions per request on s1, 2.1k on s3
         # (benchmarks/instructions.py memory).
         self._lifetime: Lifetime | None = None
 
