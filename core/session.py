@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from .codec import check_key, encode_value
+from .codec import IMMUTABLE, check_key, encode_value
 
 if TYPE_CHECKING:
     from .state import SessionState
@@ -42,13 +42,25 @@ class Session(dict[str, Any]):
 
     # -- reading: marks the session accessed (for Vary: Cookie) ------------------------------
 
+    # A value of a mutable type that the app is handed may be changed in place; the state
+    # notes which, so that a commit compares those alone (a 50-key session holding lists
+    # is not re-encoded whole because one key was read).
+
     def __getitem__(self, key: str) -> Any:
         self._state.read()
-        return super().__getitem__(key)
+        value = super().__getitem__(key)
+        if type(value) not in IMMUTABLE:
+            self._state.handed_out(key)
+        return value
 
     def get(self, key: str, default: Any = None, /) -> Any:
         self._state.read()
-        return super().get(key, default)
+        value = super().get(key, _MISSING)
+        if value is _MISSING:
+            return default
+        if type(value) not in IMMUTABLE:
+            self._state.handed_out(key)
+        return value
 
     def __contains__(self, key: object) -> bool:
         self._state.read()
@@ -67,11 +79,11 @@ class Session(dict[str, Any]):
         return super().keys()
 
     def values(self) -> Any:
-        self._state.read()
+        self._state.read_all()
         return super().values()
 
     def items(self) -> Any:
-        self._state.read()
+        self._state.read_all()
         return super().items()
 
     def mark_accessed(self) -> None:
@@ -82,7 +94,7 @@ class Session(dict[str, Any]):
 
     def __setitem__(self, key: str, value: Any) -> None:
         encode_value(check_key(key), value)  # refused here, so the traceback is the app's line
-        self._state.assign(value)
+        self._state.assign(key, value)
         super().__setitem__(key, value)
 
     def __delitem__(self, key: str) -> None:
@@ -125,7 +137,7 @@ class Session(dict[str, Any]):
     # -- copies are plain dicts: a copy is data, not a second handle on the session -----------
 
     def copy(self) -> dict[str, Any]:
-        self._state.read()
+        self._state.read_all()  # the copy shares the values
         return dict(super().items())
 
     def __copy__(self) -> dict[str, Any]:

@@ -71,6 +71,8 @@ class SessionState:
         "_engine",
         "_expiry_changed",
         "_had_cookie",
+        "_handed",
+        "_handed_all",
         "_lifetime",
         "_mutable",
         "_pending",
@@ -112,9 +114,12 @@ class SessionState:
         self._decoded: Mapping[str, Any] = _NOTHING_STORED  # the same, decoded
         # How a commit knows, without encoding anything, that no value changed: every
         # change but one made in place goes through the session's methods, which set
-        # _changed; one in place needs a value of a mutable type, which sets _mutable.
+        # _changed; one in place needs a value of a mutable type that the app was handed
+        # (read, or set by it). A commit compares those alone.
         self._changed = False  # a value set or removed since the last commit
-        self._mutable = False  # a value of a type that can change in place may be held
+        self._mutable = False  # some value held is of a type that can change in place
+        self._handed: set[str] | None = None  # the keys of such values handed out, if any
+        self._handed_all = False  # every value was (items(), values(), a copy)
         self._expiry_changed = False
         # A new session's clock starts when something first needs its times: a request that
         # never writes never asks, and one that loads a record replaces them at once.
@@ -220,11 +225,23 @@ class SessionState:
             )
         self._changed = True
 
-    def assign(self, value: Any) -> None:
-        """``value`` is about to be set."""
+    def assign(self, key: str, value: Any) -> None:
+        """``value`` is about to be set under ``key``."""
         self.write()
         if type(value) not in IMMUTABLE:
             self._mutable = True
+            self.handed_out(key)
+
+    def handed_out(self, key: str) -> None:
+        """The app was handed the value under ``key``, of a mutable type."""
+        if self._handed is None:
+            self._handed = set()
+        self._handed.add(key)
+
+    def read_all(self) -> None:
+        """The app was handed every value (``items()``, ``values()``, a copy)."""
+        self.read()
+        self._handed_all = True
 
     def emptied(self, values: dict[str, Any]) -> None:
         """A removal left ``values`` empty: a stored session then ends, as on logout."""
@@ -327,7 +344,9 @@ class SessionState:
             or self._expiry_changed
         ):
             return True
-        return self._accessed and (self._changed or self._mutable)
+        return self._accessed and (
+            self._changed or self._handed is not None or (self._handed_all and self._mutable)
+        )
 
     def starts_unchanged(self, status: int) -> Plan | None:
         """The response starts with ``status``: None when a commit must run first
@@ -357,9 +376,12 @@ class SessionState:
         removed: tuple[str, ...] = ()
         if self._accessed:
             baseline, decoded = self._baseline, self._decoded
+            handed = None if self._handed_all else (self._handed or ())  # None: all were
             for key, value in _items(values):
-                if value is decoded.get(key, _ABSENT) and type(value) in IMMUTABLE:
-                    continue  # the very object stored, and it cannot have changed
+                if value is decoded.get(key, _ABSENT) and (
+                    type(value) in IMMUTABLE or (handed is not None and key not in handed)
+                ):
+                    continue  # the very object stored, and the app cannot have changed it
                 encoded = encode_value(key, value)
                 if encoded != baseline.get(key):
                     changed[key] = encoded

@@ -537,6 +537,27 @@ class SessionContract:
         await self.run(client, lambda s: s.get("prefs").__setitem__("n", 1))
         assert await self.show(client) == "{'prefs': {'tags': ['a', 'b'], 'n': 1}}"
 
+    @pytest.mark.parametrize(
+        "change",
+        [
+            lambda s: s["cart"].append(3),
+            lambda s: s.get("cart").append(3),
+            lambda s: s.setdefault("cart", []).append(3),
+            lambda s: next(iter(s.values())).append(3),
+            lambda s: dict(s.items())["cart"].append(3),
+            lambda s: s.copy()["cart"].append(3),
+            lambda s: dict(s)["cart"].append(3),
+            lambda s: {**s}["cart"].append(3),
+        ],
+        ids=["getitem", "get", "setdefault", "values", "items", "copy", "dict", "unpack"],
+    )
+    async def test_in_place_changes_through_every_accessor_are_saved(
+        self, client: Client, change: Action
+    ) -> None:
+        await self.run(client, lambda s: s.update(cart=[1, 2], user="ada"))
+        await self.run(client, change)
+        assert await self.show(client) == "{'cart': [1, 2, 3], 'user': 'ada'}"
+
     async def test_values_keep_their_type(self, client: Client) -> None:
         values = {
             "naive": datetime(2030, 1, 2, 3, 4, 5, 6),
