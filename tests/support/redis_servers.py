@@ -12,14 +12,19 @@ from pathlib import Path
 
 import redis
 
+_GIVEN: set[int] = set()  # ports already handed out in this process
+
 
 def free_port(below: int = 50_000) -> int:
-    """A port free now (and, below 50000, with its cluster bus port +10000 in range)."""
+    """A port free now (and, below 50000, with its cluster bus port +10000 in range), never
+    one given before in this process: the kernel may offer a port again until a server
+    binds it, and a cluster asks for its three before starting any."""
     while True:
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             port: int = probe.getsockname()[1]
-        if port < below:
+        if port < below and port not in _GIVEN:
+            _GIVEN.add(port)
             return port
 
 
