@@ -131,10 +131,6 @@ class Plan(msgspec.Struct, frozen=True):
     warning: str | None = None
     """Why something the app did is dropped; the engine logs it."""
 
-    @property
-    def writes(self) -> bool:
-        return any(not isinstance(step, Delete | Retire) for step in self.steps)
-
 
 _KEPT = Plan()
 _KEPT_READ = Plan(vary=True)
