@@ -35,9 +35,10 @@ Cookie = Literal["keep", "set", "delete"]
 
 # msgspec structs, not dataclasses: a snapshot and a plan are built on every request that
 # changes its session, and a frozen dataclass of twenty fields costs microseconds to build.
-# The hot path builds both with positional arguments: with msgspec 0.23, building this
-# snapshot by keyword costs 21k instructions, positionally 2k (benchmarks/instructions.py
-# memory s4 makes 175k in all). Tests and rare paths use keywords.
+# The state builds its snapshot with positional arguments: with msgspec 0.23 these 22
+# fields by keyword cost 21k instructions, positionally 2k (a request of
+# benchmarks/instructions.py memory s4 went from 175k to 163k). Tests use keywords. A plan
+# has fewer fields: by keyword it costs 0.4k more on s4, so it is built by keyword.
 class Snapshot(msgspec.Struct, frozen=True):
     """What the rules read of one session. Built by the session's state; see
     :class:`~sesh.core.state.SessionState` for how each field arises."""
@@ -112,7 +113,7 @@ class Retire(msgspec.Struct, frozen=True):
 Step = Create | Update | Touch | Delete | Retire
 
 
-class Plan(msgspec.Struct, frozen=True):
+class Plan(msgspec.Struct, frozen=True, kw_only=True):
     steps: tuple[Step, ...] = ()
     cookie: Cookie = "keep"
     vary: bool = False
@@ -217,16 +218,15 @@ def plan_commit(s: Snapshot, moment: Moment, status: int = 200) -> Plan:
         if cookie == "set" and s.expiry_changed and not s.client_side:
             warning = "set_expiry() after the response started: the cookie keeps its old lifetime"
         cookie = "keep"
-    return Plan(  # positional, in the order of Plan's fields: see the note on Snapshot
-        tuple(steps),  # steps
-        cookie,
-        at_start and (s.accessed or cookie != "keep"),  # vary
-        data,
-        meta,
-        s.deadline,
-        touched_at,
-        s.browser,
-        record,
-        False,  # abandon
-        warning,
+    return Plan(
+        steps=tuple(steps),
+        cookie=cookie,
+        vary=at_start and (s.accessed or cookie != "keep"),
+        data=data,
+        meta=meta,
+        deadline=s.deadline,
+        touched_at=touched_at,
+        browser=s.browser,
+        record=record,
+        warning=warning,
     )

@@ -45,7 +45,7 @@ class SessionMiddleware:
             return
         engine = self.engine
         key = engine.config.scope_key
-        if scope.get(key) is not None and _already_served(engine, scope):
+        if _already_served(engine, scope):
             await self.app(scope, receive, send)
             return
         # open() and exchange_ends() in their halves: see the engine's module docstring.
@@ -71,10 +71,12 @@ class SessionMiddleware:
 
 
 def _already_served(engine: SessionEngine, scope: Scope) -> bool:
-    """Whether the session already in this scope is from a sesh middleware with the same
-    settings (stacked twice: harmless); another session there is an error naming the fix."""
+    """Whether a sesh middleware with the same settings already put a session in this
+    scope (stacked twice: harmless); another session there is an error naming the fix."""
     key = engine.config.scope_key
-    existing = scope[key]
+    existing = scope.get(key)
+    if existing is None:
+        return False
     if isinstance(existing, Session):
         outer = state_of(existing).engine
         if outer.config == engine.config and outer.store is engine.store:
