@@ -75,19 +75,25 @@ class MemoryStore:
             return None
         return blob
 
+    def _live_record(self, key: str, now: float) -> tuple[bytes, dict[str, bytes]] | None:
+        """``(meta, data)`` of the live record under ``key``; an expired one is dropped.
+        Decoding the whole record gives its expiry too, so no second read of it."""
+        blob = self._records.get(key)
+        if blob is None:
+            return None
+        expires, meta, data = _decode(blob)
+        if expires <= now:
+            del self._records[key]
+            return None
+        return meta, data
+
     def _put(self, key: str, meta: bytes, data: Mapping[str, bytes], expires: float) -> None:
         self._records[key] = _encode((float(expires), meta, data))
 
     async def load(self, key: str) -> Record | None:
         with self._lock:
-            blob = self._records.get(key)
-            if blob is None:
-                return None
-            expires, meta, data = _decode(blob)  # the whole record: its expiry with it
-            if expires <= self._clock():
-                del self._records[key]
-                return None
-        return Record(data, meta)
+            found = self._live_record(key, self._clock())
+        return None if found is None else Record(found[1], found[0])
 
     async def create(self, key: str, record: Record, ttl: float) -> bool:
         with self._lock:
@@ -111,13 +117,10 @@ class MemoryStore:
     ) -> bool:
         with self._lock:
             now = self._clock()
-            blob = self._records.get(key)
-            if blob is None:
+            found = self._live_record(key, now)
+            if found is None:
                 return False
-            expires, _, data = _decode(blob)
-            if expires <= now:
-                del self._records[key]
-                return False
+            data = found[1]
             for field in removed:
                 data.pop(field, None)
             data.update(changed)
