@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
 from binascii import Error as BinasciiError
 from binascii import a2b_base64, b2a_base64
@@ -18,18 +19,21 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 
+from sesh.core import Session
 from sesh.core import SessionMiddleware as _CoreMiddleware
 from sesh.core.config import DEFAULT_MAX_AGE, EngineOptions
-from sesh.core.errors import SessionDataError
+from sesh.core.errors import ConfigurationError, SessionDataError
 from sesh.core.signing import TimestampHmacSigner
 from sesh.core.store import ClientStore, Meta, Record, Store, Unsealed, encode_meta
-from sesh.core.tokens import secret_list
+from sesh.core.tokens import MIN_SECRET_BYTES, SecretKeys, ShortSecret, secret_list
 from sesh.core.types import ASGIApp, Clock
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-__all__ = ["SessionMiddleware", "StarletteCookieStore"]
+__all__ = ["Session", "SessionMiddleware", "StarletteCookieStore"]
+
+logger = logging.getLogger("sesh.starlette")
 
 _encode_value = msgspec.msgpack.Encoder().encode
 _decode_value = msgspec.msgpack.Decoder().decode
@@ -37,12 +41,21 @@ _decode_json = msgspec.json.Decoder().decode
 
 
 class SessionMiddleware(_CoreMiddleware):
-    """Starlette's ``SessionMiddleware`` arguments, sesh's engine.
+    """Starlette's ``SessionMiddleware`` arguments, with Starlette's meaning, on sesh's engine.
 
-    The differences are deliberate: ``Secure`` is added on https even without
-    ``https_only`` (sesh's default), secrets shorter than 32 bytes are refused, and nothing
-    is written when the session did not change. ``store`` and the sesh options that are not
-    about the cookie (``idle_timeout``, ``autoload``, ...) can follow as keywords.
+    * ``secret_key``: a str or Starlette ``Secret``, or a list of them for rotation (the
+      first signs, all verify). One shorter than 32 bytes still works, with one warning
+      at construction: keep it only until you can rotate to a long one.
+    * ``max_age``: seconds; ``None`` for a cookie that ends with the browser; ``0`` or
+      less for sessions that end with the response that made them (nothing is kept).
+
+    With no ``store`` the cookie is Starlette's own format, so existing cookies stay
+    valid; it carries only the values, so ``idle_timeout``, ``session.id``,
+    ``regenerate()`` and ``set_expiry()`` are refused with a message naming the fix
+    (pass ``store=`` a sesh store). The deliberate differences: ``Secure`` is added on
+    https even without ``https_only``, and nothing is written when nothing changed.
+    ``store`` and sesh's options that are not about the cookie (``idle_timeout``,
+    ``autoload``, ...) follow as keywords.
     """
 
     def __init__(
@@ -60,14 +73,16 @@ class SessionMiddleware(_CoreMiddleware):
         store: Store | ClientStore | None = None,
         **options: Unpack[EngineOptions],
     ) -> None:
-        secret = str(secret_key)  # a starlette.datastructures.Secret, or a str
+        secrets = starlette_secrets(secret_key)
+        if max_age is not None and max_age <= 0:
+            max_age = 0  # Starlette's 0 and negatives alike: the browser keeps nothing
         if store is None:
-            store = StarletteCookieStore(secret, max_age, clock=options.get("clock", time.time))
+            store = StarletteCookieStore(secrets, max_age, clock=options.get("clock", time.time))
         super().__init__(
             app,
             store=store,
-            # With a server-side store, the same secret signs the session ids.
-            secret_key=None if isinstance(store, ClientStore) else secret,
+            # With a server-side store, the same secrets sign the session ids.
+            secret_key=None if isinstance(store, ClientStore) else secrets,
             max_age=DEFAULT_MAX_AGE if max_age is None else max_age,
             browser_session=max_age is None,
             cookie_name=session_cookie,
@@ -80,19 +95,53 @@ class SessionMiddleware(_CoreMiddleware):
         )
 
 
+def starlette_secrets(secret_key: Any) -> list[bytes]:
+    """``secret_key`` as Starlette apps give it (a str, a ``Secret``, or a list of them),
+    as sesh's secrets. Secrets shorter than sesh's minimum are kept, with one warning."""
+    items = list(secret_key) if isinstance(secret_key, list | tuple) else [secret_key]
+    if not items:
+        raise ConfigurationError("secret_key is an empty list: give at least one secret")
+    secrets: list[bytes] = []
+    for item in items:
+        if item is None or isinstance(item, bytes | bytearray):
+            raise ConfigurationError(
+                f"secret_key must be a str or a Starlette Secret, not {type(item).__name__}"
+            )
+        key = str(item).encode()  # a Secret's str() is its value
+        if not key:
+            raise ConfigurationError("secret_key is empty: give a secret")
+        secrets.append(key if len(key) >= MIN_SECRET_BYTES else ShortSecret(key))
+    short = sum(isinstance(key, ShortSecret) for key in secrets)
+    if short:
+        logger.warning(
+            "%d of the session secrets %s shorter than %d bytes, which anyone who can guess "
+            "it turns into a login as any user: rotate to a long one (secret_key=[new, old]), "
+            'made with: python -c "import secrets; print(secrets.token_urlsafe(48))"',
+            short,
+            "is" if short == 1 else "are",
+            MIN_SECRET_BYTES,
+        )
+    return secrets
+
+
 class StarletteCookieStore:
     """The cookie format of Starlette's ``SessionMiddleware``: base64 JSON, timestamped and
-    signed in itsdangerous' format with Starlette's settings. It carries no session id and no
-    creation time, so ``session.id`` is made anew for each request that asks for it and
-    ``created_at`` is the time of the last write; expiry rolls, as in Starlette, ``max_age``
-    after the last write.
+    signed in itsdangerous' format with Starlette's settings. It carries only the values:
+    no session id (``session.id`` raises), no creation time (``created_at`` is the time of
+    the last write) and no expiry of its own (``set_expiry()`` and ``regenerate()`` raise,
+    ``idle_timeout`` is refused); expiry rolls, as in Starlette, ``max_age`` after the last
+    write, and ``max_age`` 0 or less accepts no cookie older than that.
 
-    ``secret_key`` may be a list (the first signs, all verify) for rotation.
+    ``secret_key`` may be a list (the first signs, all verify) for rotation. A cookie
+    Starlette signed with the same secret is read whatever it holds; one whose values sesh
+    cannot keep (an integer beyond 64 bits, say) is no session, never an error.
     """
+
+    format_name = "Starlette's cookie format"
 
     def __init__(
         self,
-        secret_key: str | list[str],
+        secret_key: SecretKeys,
         max_age: float | timedelta | None = DEFAULT_MAX_AGE,
         *,
         clock: Clock = time.time,
@@ -108,8 +157,10 @@ class StarletteCookieStore:
             max_age = max_age.total_seconds()
         self._browser = max_age is None
         # Starlette checks no age without max_age; sesh still ends such a session when it
-        # has not been written for DEFAULT_MAX_AGE. Whole seconds, as itsdangerous counts.
-        self._max_age = int(DEFAULT_MAX_AGE if max_age is None else max_age)
+        # has not been written for DEFAULT_MAX_AGE. Whole seconds, as itsdangerous counts;
+        # below 0 accepts nothing, as 0 does after its second.
+        self._max_age = max(0, int(DEFAULT_MAX_AGE if max_age is None else max_age))
+        self._accepts_none = max_age is not None and max_age < 0
         self._clock = clock
 
     def seal(self, session_id: str, record: Record, *, compact: bool = False) -> str:
@@ -132,6 +183,8 @@ class StarletteCookieStore:
         return self._signer.sign_at(body, self._clock()).decode("ascii")
 
     def unseal(self, value: bytes) -> Unsealed | None:
+        if self._accepts_none:
+            return None
         now = self._clock()
         verified = self._signer.unsign_within(value, self._max_age, now)
         if verified is None:
@@ -149,8 +202,8 @@ class StarletteCookieStore:
             return None
         try:
             data = {key: _encode_value(item) for key, item in values.items()}
-        except (TypeError, ValueError, RecursionError):
-            return None
+        except (TypeError, ValueError, OverflowError, RecursionError):
+            return None  # e.g. an integer beyond 64 bits, which sesh cannot keep
         written = float(stamp)
         # Expiry rolls from the last write: the signer has checked max_age against the
         # timestamp, and a write in this request is good for a full lifetime again.

@@ -36,7 +36,7 @@ PATH = {
 }
 # Parts of the steps above, each counted alone.
 PARTS = {
-    "Session()": "Session(SessionState(engine))",
+    "Session()": "attached(SessionState(engine))",
     "reading the cookie header (read_values)": "read_values(scope['headers'], pattern)",
 }
 SERVER_PARTS = {

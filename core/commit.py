@@ -174,7 +174,12 @@ def plan_commit(s: Snapshot, moment: Moment, status: int = 200) -> Plan:
         steps.append(Delete(s.ended))
         cookie = "delete" if s.had_cookie else "keep"
     if s.record is None:
-        if s.rotated_from is not None:  # regenerate(): the new record, then the old one goes
+        wants_record = s.rotated_from is not None or (not s.empty and (changes or s.expiry_changed))
+        if wants_record and ttl <= 0:  # its lifetime is over already (max_age=0): none kept
+            if s.rotated_from is not None:
+                steps.append(Delete(s.rotated_from))
+            cookie = "delete"
+        elif s.rotated_from is not None:  # regenerate(): the new record, then the old one goes
             steps += [Create(Record(data, meta), ttl), Retire(s.rotated_from)]
             cookie = "set"
         elif not s.empty and (changes or s.expiry_changed):  # a new session

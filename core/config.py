@@ -146,7 +146,9 @@ class SessionConfig:
         settle("cookie", cookie)
         for name in ("cookie_name", "path", "domain", "secure", "samesite"):
             settle(name, getattr(cookie, name if name != "cookie_name" else "name"))
-        lifetime = _seconds("max_age", max_age)
+        # 0 is Starlette's "the browser keeps nothing": each session ends with the response
+        # that made it, nothing is stored, and a changed session's cookie is deleted.
+        lifetime = _seconds("max_age", max_age, zero_ok=True)
         if lifetime > MAX_LIFETIME:
             raise ConfigurationError(
                 f"max_age ({lifetime:g}s) is longer than the 400 days a browser keeps a "
@@ -283,11 +285,12 @@ def _parse(variable: str, name: str, text: str) -> Any:
     return text
 
 
-def _seconds(name: str, value: Any) -> float:
+def _seconds(name: str, value: Any, zero_ok: bool = False) -> float:
     if isinstance(value, timedelta):
         value = value.total_seconds()
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise ConfigurationError(f"{name} must be a number of seconds or a timedelta: {value!r}")
-    if value <= 0:
-        raise ConfigurationError(f"{name} must be positive: {value!r}")
+    if value < 0 or (value == 0 and not zero_ok):
+        least = "0 or more" if zero_ok else "positive"
+        raise ConfigurationError(f"{name} must be {least}: {value!r}")
     return float(value)

@@ -108,18 +108,20 @@ class CookieSpec:
         if problems:
             raise ConfigurationError("invalid session cookie settings: " + "; ".join(problems))
         self.pattern = value_pattern(name.encode("ascii"))  # for read_values()
-        attributes = f"; Path={path}"
+        # Attribute names are case-insensitive (RFC 6265); these are spelt as Starlette
+        # writes them, so that a test written against Starlette's cookie still matches.
+        attributes = f"; path={path}"
         if domain is not None:
-            attributes += f"; Domain={domain}"
+            attributes += f"; domain={domain}"
         if httponly:
-            attributes += "; HttpOnly"
-        attributes += "; SameSite=" + self.samesite.capitalize()
+            attributes += "; httponly"
+        attributes += "; samesite=" + self.samesite
         if partitioned:
-            attributes += "; Partitioned"
+            attributes += "; partitioned"
         # Indexed by "did this request arrive over https/wss".
         self._attributes = (
-            attributes + ("; Secure" if secure is True else ""),
-            attributes + ("; Secure" if secure in (True, "auto") else ""),
+            attributes + ("; secure" if secure is True else ""),
+            attributes + ("; secure" if secure in (True, "auto") else ""),
         )
 
     def set_cookie(self, value: str, max_age: int | None, secure_scheme: bool) -> bytes:
@@ -131,7 +133,7 @@ class CookieSpec:
 
     def delete_cookie(self, secure_scheme: bool) -> bytes:
         """The ``Set-Cookie`` value that deletes the cookie, with the attributes that created it."""
-        expired = "; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT"
+        expired = "; Max-Age=0; expires=Thu, 01 Jan 1970 00:00:00 GMT"
         return f"{self.name}={expired}{self._attributes[secure_scheme]}".encode("latin-1")
 
 

@@ -45,9 +45,9 @@ from .commit import (
 from .config import SessionConfig, SessionOptions
 from .cookies import read_values
 from .errors import ConfigurationError, SessionNotFound, SessionTooLarge, StoreUnavailable
-from .session import Session, state_of
+from .session import Session, attached, state_of
 from .state import SessionState
-from .store import ClientStore, ClosableStore, PurgeableStore, Record, Store
+from .store import ClientStore, ClosableStore, PurgeableStore, Record, Store, ValuesOnlyFormat
 from .tokens import is_session_id, short_hash, store_key
 from .types import Message, Receive, Scope, Send
 
@@ -117,6 +117,16 @@ class SessionEngine:
             raise ConfigurationError(f"config must be a SessionConfig, not {type(config).__name__}")
         self.store = store
         self.config = config if config is not None else SessionConfig(**options)
+        self.values_only: str | None = None
+        """The name of the store's cookie format when it carries only the values."""
+        if isinstance(store, ValuesOnlyFormat):
+            self.values_only = store.format_name
+            if self.config.idle_timeout is not None:
+                raise ConfigurationError(
+                    f"idle_timeout needs the time of the last visit in the cookie, and "
+                    f"{store.format_name} carries only the values: use sesh's own "
+                    "store=CookieStore(secret_key) or a server-side store, or drop idle_timeout"
+                )
 
     # -- a request arrives -------------------------------------------------------------------
 
@@ -131,7 +141,7 @@ class SessionEngine:
             logger.info("session cookie ignored: the cookie headers exceed the size limit")
             values = []
         state = SessionState(self, scope.get("scheme") in _SECURE_SCHEMES, bool(values))
-        session = Session(state)
+        session = attached(state)
         if not values:
             return session
         if self.client is None:
@@ -411,7 +421,7 @@ class SessionEngine:
             raise SessionNotFound("not a session id: pass session.id, not the cookie's value")
         state = SessionState(self)
         state.response_started()  # a worker's session has no cookie to change
-        session = Session(state)
+        session = attached(state)
         state.expect(session_id, False)
         await self.load(session, degrade=False)
         if state.is_new():

@@ -56,3 +56,8 @@ class CookieAlreadySent(SessionError, RuntimeError):
 
 class InvalidExpiry(SessionError, ValueError):
     """``set_expiry()`` was given something that is not a lifetime it can keep."""
+
+
+class NotInThisFormat(SessionError, RuntimeError):
+    """The store's cookie format (another library's) cannot carry what was asked for: a
+    session id, a rotation or an expiry of the session's own."""

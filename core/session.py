@@ -16,12 +16,10 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterable, Iterator
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .codec import IMMUTABLE, check_key, encode_value
-
-if TYPE_CHECKING:
-    from .state import SessionState
+from .state import SessionState
 
 _MISSING: Any = object()
 
@@ -36,9 +34,16 @@ class Session(dict[str, Any]):
 
     __slots__ = ("_state",)
 
-    def __init__(self, state: SessionState) -> None:
-        # No dict.__init__: with no arguments it does nothing, and this runs per request.
-        self._state = state
+    def __init__(self, data: Any = (), /, **kwargs: Any) -> None:
+        """A session of its own, tied to no request and no store, holding ``data`` as if
+        loaded (so it starts unmodified), as Starlette's ``Session(data)``: for tests and
+        code written against Starlette's class. ``load()`` and ``save()`` refuse it. The
+        engine makes the sessions of requests with :func:`attached`."""
+        values = dict(data, **kwargs)
+        for key, value in values.items():
+            encode_value(check_key(key), value)
+        dict.update(self, values)
+        self._state = SessionState.detached(values)
 
     # -- reading: marks the session accessed (for Vary: Cookie) ------------------------------
 
@@ -103,6 +108,10 @@ class Session(dict[str, Any]):
         self._state.emptied(self)
 
     def pop(self, key: str, default: Any = _MISSING, /) -> Any:
+        if default is not _MISSING and not super().__contains__(key):
+            # Nothing to remove: neither a read nor a write, as in Starlette's session.
+            self._state.ensure_loaded()
+            return default
         self._state.write()
         value = super().pop(key) if default is _MISSING else super().pop(key, default)
         self._state.emptied(self)
@@ -233,6 +242,16 @@ class Session(dict[str, Any]):
     async def save(self) -> None:
         """Write the changes now instead of at the response start (in a websocket, say)."""
         await self._state.engine.save(self)
+
+
+_new_dict = dict.__new__
+
+
+def attached(state: SessionState) -> Session:
+    """The session of a request, empty, driven by ``state`` (the engine's constructor)."""
+    session: Session = _new_dict(Session)
+    session._state = state
+    return session
 
 
 def state_of(session: Session) -> SessionState:

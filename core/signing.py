@@ -147,6 +147,6 @@ class TimestampHmacSigner(HmacSigner):
         if not dot or len(raw) > 8:
             return None
         stamp = int.from_bytes(raw, "big")
-        if max_age is not None and not 0 <= now - stamp <= max_age:
+        if max_age is not None and not 0 <= int(now) - stamp <= max_age:  # whole seconds
             return None
         return value, stamp, older

@@ -24,8 +24,16 @@ import msgspec
 
 from .codec import IMMUTABLE, decode_values, encode_value
 from .commit import Cookie, Moment, Plan, Snapshot, plan_unchanged
+from .config import SessionConfig
 from .cookies import MAX_LIFETIME
-from .errors import CookieAlreadySent, InvalidExpiry, SessionNotLoaded, SessionUnavailable
+from .errors import (
+    CookieAlreadySent,
+    InvalidExpiry,
+    NotInThisFormat,
+    SessionError,
+    SessionNotLoaded,
+    SessionUnavailable,
+)
 from .store import unpack_meta
 from .tokens import new_id, short_hash
 
@@ -40,6 +48,7 @@ logger = logging.getLogger("sesh")
 # holding only such values changes only through its methods.
 _ABSENT = object()
 _NOTHING_STORED: Mapping[str, Any] = MappingProxyType({})
+_DETACHED_CONFIG = SessionConfig()  # the defaults, for the times of a detached session
 
 # The values live in the Session, a dict subclass whose own methods mark it accessed or
 # modified; this module reads and writes them with dict's methods, which do neither.
@@ -87,10 +96,10 @@ class SessionState:
     )
 
     def __init__(
-        self, engine: SessionEngine, secure: bool = False, had_cookie: bool = False
+        self, engine: SessionEngine | None, secure: bool = False, had_cookie: bool = False
     ) -> None:
-        self._engine = engine  # for Session.load() and save()
-        self._config = engine.config
+        self._engine = engine  # for Session.load() and save(); None: a detached session
+        self._config = engine.config if engine is not None else _DETACHED_CONFIG
         self._secure = secure  # the request came over https or wss
         self._had_cookie = had_cookie  # the request carried a value under our cookie name
         self._pending: str | None = None  # a verified id whose record is not loaded yet
@@ -137,8 +146,23 @@ class SessionState:
 
     # -- the engine: a request arrives --------------------------------------------------------
 
+    @classmethod
+    def detached(cls, values: dict[str, Any]) -> SessionState:
+        """The state of a session tied to no request (``Session(data)``): ``values`` count
+        as loaded, so the session starts unmodified."""
+        state = cls(None)
+        state._baseline = {key: encode_value(key, value) for key, value in values.items()}
+        state._decoded = dict(values)
+        state._mutable = any(type(value) not in IMMUTABLE for value in values.values())
+        return state
+
     @property
     def engine(self) -> SessionEngine:
+        if self._engine is None:
+            raise SessionError(
+                "this session belongs to no request and no store (it was made with "
+                "Session(data)): it cannot be loaded or saved"
+            )
         return self._engine
 
     @property
@@ -207,12 +231,15 @@ class SessionState:
 
     # -- the app, through Session -------------------------------------------------------------
 
-    def read(self) -> None:
+    def ensure_loaded(self) -> None:
         if self._pending is not None:
             raise SessionNotLoaded(
                 "this session is not loaded yet (autoload=False): call "
                 "`await session.load()` before using it"
             )
+
+    def read(self) -> None:
+        self.ensure_loaded()
         self._accessed = True
 
     def write(self) -> None:
@@ -259,8 +286,18 @@ class SessionState:
         self._new()
         self._ended = ended
 
+    def _format_can(self, what: str) -> None:
+        """Refuse what the store's cookie format cannot carry (another library's format)."""
+        if self._engine is not None and self._engine.values_only is not None:
+            raise NotInThisFormat(
+                f"{what} needs a session id and times in the cookie, and "
+                f"{self._engine.values_only} carries only the values: pass "
+                "store=CookieStore(secret_key) for sesh's own cookie, or a server-side store"
+            )
+
     def rotate(self) -> None:
         """``regenerate()``: a new id for the same values."""
+        self._format_can("regenerate()")
         self.write()
         self._cookie_can_change("regenerate()")
         if self._record is not None:
@@ -282,6 +319,7 @@ class SessionState:
                 "set_expiry() takes seconds from 0 to 400 days (the longest a browser keeps a "
                 f"cookie), a timedelta or None: {seconds!r}"
             )
+        self._format_can("set_expiry()")
         self.write()
         self._cookie_can_change("set_expiry()")
         life = self._life()
@@ -304,6 +342,7 @@ class SessionState:
             )
 
     def ensure_id(self) -> str:
+        self._format_can("session.id")
         self.read()
         return self.cookie_id()
 
@@ -393,7 +432,7 @@ class SessionState:
         life = self._life()
         return Snapshot(  # positional, in the order of Snapshot's fields: see its note
             self._config.clock(),  # now
-            self._engine.client is not None,  # client_side
+            self._engine is not None and self._engine.client is not None,  # client_side
             self._had_cookie,
             self._accessed,
             self._unavailable,

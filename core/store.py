@@ -54,6 +54,7 @@ __all__ = [
     "StoreUnavailable",
     "Unsealed",
     "UserIndexStore",
+    "ValuesOnlyFormat",
     "encode_meta",
 ]
 
@@ -229,3 +230,17 @@ class ClientStore(Protocol):
         Must check authenticity before decoding anything, and never raise on bad input.
         """
         ...
+
+
+@runtime_checkable
+class ValuesOnlyFormat(Protocol):
+    """A :class:`ClientStore` whose cookie format is another library's and carries only the
+    session's values (Starlette's): no id, no creation time, no expiry of its own.
+
+    The engine then refuses what such a cookie cannot keep, loudly: ``idle_timeout`` when
+    it is built, and ``session.id``, ``regenerate()`` and ``set_expiry()`` when called,
+    each with :class:`~sesh.core.errors.NotInThisFormat` naming the fix.
+    """
+
+    format_name: str
+    """What the format is called in those errors: "Starlette's cookie format"."""

@@ -31,6 +31,13 @@ _STORE_KEY = blake2b(digest_size=24, person=b"sesh.store")  # copied per use, as
 SecretKeys = str | bytes | Sequence[str | bytes]
 
 
+class ShortSecret(bytes):
+    """A secret shorter than :data:`MIN_SECRET_BYTES` that the app has been warned about
+    and keeps: accepted wherever a secret is. Starlette's drop-in wraps the short secrets
+    that Starlette apps already have (``secret_key="secret"``), so that swapping the import
+    never locks anyone out; everything else refuses short secrets."""
+
+
 def new_id() -> str:
     """A fresh session id, chosen by the server (never by the client)."""
     return secrets.token_urlsafe(32)
@@ -77,7 +84,7 @@ def secret_list(secret_key: SecretKeys, what: str = "secret_key") -> list[bytes]
         if not isinstance(item, str | bytes):
             raise ConfigurationError(f"{what} must be str or bytes, not {type(item).__name__}")
         key = item.encode() if isinstance(item, str) else item
-        if len(key) < MIN_SECRET_BYTES:
+        if len(key) < MIN_SECRET_BYTES and not isinstance(key, ShortSecret):
             raise ConfigurationError(
                 f"every {what} must be at least {MIN_SECRET_BYTES} bytes long "
                 f"(one is {len(key)}); generate one with: "

@@ -26,8 +26,8 @@ def test_the_demo_counts_logs_in_and_out(demo_url: str) -> None:
         assert "visited this page <strong>1</strong>" in first.text
         assert "Log in" in first.text
         cookie = first.headers["set-cookie"]
-        assert "HttpOnly" in cookie
-        assert "SameSite=Lax" in cookie
+        assert "httponly" in cookie
+        assert "samesite=lax" in cookie
         assert "visited this page <strong>2</strong>" in browser.get("/").text
 
         before = browser.cookies["session"]

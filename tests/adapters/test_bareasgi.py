@@ -93,7 +93,7 @@ async def test_secure_defaults_unlike_bareasgi_session() -> None:
     attributes = cookie_attributes(set_cookie)
     assert attributes[""].startswith("bareASGI-session=")
     assert "httponly" in attributes
-    assert attributes["samesite"] == "Lax"
+    assert attributes["samesite"] == "lax"
     assert "domain" not in attributes  # never taken from the Host header
     assert "max-age" not in attributes  # a browser session, as bareASGI-session's default
     assert attributes["path"] == "/"
@@ -129,7 +129,7 @@ async def test_its_keyword_arguments_keep_their_meaning_in_bytes_or_str() -> Non
     assert attributes[""].startswith("sid=")
     assert attributes["max-age"] == "60"
     assert attributes["domain"] == "example.com"
-    assert attributes["samesite"] == "Strict"
+    assert attributes["samesite"] == "strict"
     assert "secure" in attributes
     assert "httponly" not in attributes
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import inspect
+import json
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -10,6 +13,8 @@ from typing import Any
 import pytest
 import starlette
 from fastapi import FastAPI
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from starlette.applications import Starlette
 from starlette.datastructures import Secret
 from starlette.middleware import Middleware
@@ -21,7 +26,7 @@ from starlette.testclient import TestClient
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from sesh.adapters.starlette import SessionMiddleware, StarletteCookieStore
-from sesh.core import ConfigurationError, SessionDataError
+from sesh.core import ConfigurationError, NotInThisFormat, Session, SessionDataError, session_data
 from sesh.core.testing import FakeClock, cookie_attributes
 from sesh.stores.cookie import CookieStore
 from sesh.stores.memory import MemoryStore
@@ -230,9 +235,199 @@ def test_websocket_changes_are_saved_with_a_server_side_store() -> None:
         assert client.get("/").json() == {"user": "ada", "visits": 1, "said": "hello"}
 
 
-def test_short_secrets_are_refused_with_the_fix() -> None:
-    with pytest.raises(ConfigurationError, match="at least 32 bytes"):
-        SessionMiddleware(Starlette(), secret_key="too-short")
+def test_a_short_secret_works_with_one_warning_naming_the_fix(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    theirs = Starlette(routes=ROUTES, middleware=[Middleware(StarletteSessions, secret_key="s")])
+    _, cookie = visit(theirs, "/login", None)
+    caplog.set_level(logging.WARNING)
+    app = Starlette(routes=ROUTES, middleware=[Middleware(SessionMiddleware, secret_key="s")])
+    body, cookie = visit(app, "/login", cookie)  # Starlette's cookie, and one of ours
+    assert body == {"user": "ada", "visits": 2}
+    assert visit(theirs, "/", cookie)[0] == {"user": "ada", "visits": 2}
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1
+    assert "shorter than 32 bytes" in warnings[0]
+    assert "secret_key=[new, old]" in warnings[0]
+
+
+def test_a_short_secret_also_signs_ids_for_a_server_side_store() -> None:
+    with TestClient(starlette_app_with("s", store=MemoryStore())) as client:
+        client.get("/login")
+        assert client.get("/").json() == {"user": "ada", "visits": 1}
+        assert client.cookies["session"].count(".") == 2  # <id>.<deadline>.<tag>
+
+
+def starlette_app_with(secret_key: Any, **options: Any) -> Starlette:
+    return Starlette(
+        routes=ROUTES, middleware=[Middleware(SessionMiddleware, secret_key=secret_key, **options)]
+    )
+
+
+@pytest.mark.parametrize("secret_key", [None, b"bytes-secret-0123456789-0123456789", [], ""])
+def test_a_secret_of_no_use_is_refused_at_construction(secret_key: Any) -> None:
+    with pytest.raises(ConfigurationError, match="secret_key"):
+        SessionMiddleware(Starlette(), secret_key=secret_key)
+
+
+def test_a_list_of_secrets_rotates_them() -> None:
+    old = "an-old-application-secret-0123456789-xyz"
+    _, cookie = visit(starlette_app_with(old, store=None), "/login", None)
+    body, resigned = visit(starlette_app_with([SECRET, Secret(old)]), "/", cookie)
+    assert body == {"user": "ada", "visits": 1}  # still logged in after the rotation
+    assert resigned != cookie
+    assert visit(starlette_app(StarletteSessions), "/", resigned)[0] == body  # new secret
+
+
+@pytest.mark.parametrize("max_age", [0, -1])
+def test_max_age_zero_or_less_keeps_nothing_as_in_starlette(max_age: int) -> None:
+    with TestClient(starlette_app_with(SECRET, max_age=max_age)) as client:
+        response = client.get("/login")
+        assert response.json() == {"user": "ada", "visits": 1}  # usable during the request
+        assert "; Max-Age=0; " in response.headers["set-cookie"]
+        assert client.get("/").json() == {}
+    made_by_starlette = Starlette(
+        routes=ROUTES, middleware=[Middleware(StarletteSessions, secret_key=SECRET, max_age=60)]
+    )
+    _, cookie = visit(made_by_starlette, "/login", None)
+    ours = starlette_app_with(SECRET, max_age=max_age)
+    assert visit(ours, "/", cookie)[0] == ({} if max_age < 0 else visit(ours, "/", cookie)[0])
+
+
+def test_max_age_zero_with_a_server_side_store_stores_nothing() -> None:
+    store = MemoryStore()
+    with TestClient(starlette_app_with(SECRET, max_age=0, store=store)) as client:
+        assert client.get("/login").json() == {"user": "ada", "visits": 1}
+        assert client.get("/").json() == {}
+    assert not store._records  # nothing was ever written
+
+
+def test_every_starlette_argument_is_accepted() -> None:
+    ours = inspect.signature(SessionMiddleware).parameters
+    for name, parameter in STARLETTE_OPTIONS.items():
+        assert name in ours
+        assert ours[name].default == parameter.default, name
+
+
+# -- what Starlette's cookie format cannot carry is refused, never ignored -----------------
+
+
+def test_idle_timeout_in_starlettes_format_is_refused_naming_the_fix() -> None:
+    with pytest.raises(ConfigurationError, match="store=CookieStore"):
+        SessionMiddleware(Starlette(), secret_key=SECRET, idle_timeout=60)
+    SessionMiddleware(Starlette(), secret_key=SECRET, idle_timeout=60, store=MemoryStore())
+
+
+@pytest.mark.parametrize(
+    "use",
+    [
+        lambda session: session.id,
+        lambda session: session.regenerate(),
+        lambda session: session.set_expiry(60),
+    ],
+    ids=["id", "regenerate", "set_expiry"],
+)
+def test_what_starlettes_format_cannot_carry_raises_naming_the_fix(
+    use: Callable[[Session], Any],
+) -> None:
+    async def route(request: Request) -> Response:
+        request.session["user"] = "ada"
+        with pytest.raises(NotInThisFormat, match="store=CookieStore"):
+            use(session_data(request))
+        return Response("refused")
+
+    app = Starlette(
+        routes=[Route("/", route)], middleware=[Middleware(SessionMiddleware, secret_key=SECRET)]
+    )
+    with TestClient(app) as client:
+        assert client.get("/").text == "refused"
+
+
+@pytest.mark.parametrize("store", [lambda: MemoryStore(), lambda: CookieStore(SECRET)])
+def test_the_id_is_stable_for_the_life_of_a_session_in_sesh_stores(
+    store: Callable[[], Any],
+) -> None:
+    async def show_id(request: Request) -> Response:
+        session = session_data(request)
+        session.setdefault("user", "ada")
+        return Response(session.id)
+
+    app = Starlette(
+        routes=[Route("/", show_id)],
+        middleware=[Middleware(SessionMiddleware, secret_key=SECRET, store=store())],
+    )
+    with TestClient(app) as client:
+        assert len({client.get("/").text for _ in range(3)}) == 1
+
+
+# -- any cookie a trusted signer could have made is a session or none, never a 500 ----------
+
+
+def starlette_sign(values: Any, secret: str = SECRET) -> str:
+    """The cookie Starlette itself makes of ``values`` (any JSON, or JSON text as a
+    ``RawJSON``), with its own signer."""
+    import itsdangerous
+
+    text = values.text if isinstance(values, RawJSON) else json.dumps(values)
+    body = base64.b64encode(text.encode())
+    return itsdangerous.TimestampSigner(secret).sign(body).decode()
+
+
+JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+    max_leaves=10,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(values=st.dictionaries(st.text(), JSON, max_size=4))
+def test_any_json_starlette_signs_is_a_session_or_none(values: dict[str, Any]) -> None:
+    with TestClient(starlette_app(SessionMiddleware)) as client:
+        response = client.get("/", headers={"cookie": f"session={starlette_sign(values)}"})
+    assert response.status_code == 200
+    assert response.json() in ({}, json.loads(json.dumps(values)))
+
+
+class RawJSON:
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+HOSTILE: dict[str, Any] = {
+    "a huge integer": {"n": 2**80},
+    "a huge negative integer": {"n": -(2**80)},
+    "deep nesting": RawJSON('{"n": ' + "[" * 900 + "]" * 900 + "}"),  # json.dumps makes it
+    "deeper nesting": RawJSON('{"n": ' + "[" * 15_000 + "]" * 15_000 + "}"),
+    "a number past float": {"n": 10**400},
+    "not an object": RawJSON("[1, 2]"),
+    "a lone surrogate": RawJSON('{"n": "\\ud800"}'),
+}
+
+
+@pytest.mark.parametrize("values", list(HOSTILE.values()), ids=list(HOSTILE))
+def test_odd_cookies_are_a_session_or_none_even_beside_a_good_one(values: Any) -> None:
+    hostile = starlette_sign(values)
+    good = starlette_sign({"user": "ada"})
+    with TestClient(starlette_app(SessionMiddleware)) as client:
+        alone = client.get("/", headers={"cookie": f"session={hostile}"})
+        beside = client.get("/", headers={"cookie": f"session={hostile}; session={good}"})
+        with client.websocket_connect("/ws", headers={"cookie": f"session={hostile}"}) as ws:
+            ws.send_text("hi")
+            socket = ws.receive_json()
+    assert alone.status_code == beside.status_code == 200
+    if alone.json() == {}:  # no session: then the good cookie beside it is the session
+        assert beside.json() == {"user": "ada"}
+        assert socket == {"said": "hi"}
+    else:  # a session sesh can keep (deep, but within what json.dumps makes)
+        assert values is HOSTILE["deep nesting"]
+        assert alone.json() == json.loads(values.text)
+        assert beside.json() == {}  # two different valid values: neither is trusted
+        assert socket == {**json.loads(values.text), "said": "hi"}
 
 
 def test_fastapi_request_session_works() -> None:

@@ -57,7 +57,7 @@ async def test_first_write_creates_the_session_and_sets_the_cookie(
     attributes = cookie_attributes(set_cookie)
     assert attributes["max-age"] == str(14 * 24 * 3600)
     assert attributes["path"] == "/"
-    assert attributes["samesite"] == "Lax"
+    assert attributes["samesite"] == "lax"
     assert "httponly" in attributes
     assert "secure" not in attributes
     assert "domain" not in attributes

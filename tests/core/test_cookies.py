@@ -73,17 +73,17 @@ class TestSetCookie:
         spec = CookieSpec()
         assert (
             spec.set_cookie("v", 60, False)
-            == b"session=v; Max-Age=60; Path=/; HttpOnly; SameSite=Lax"
+            == b"session=v; Max-Age=60; path=/; httponly; samesite=lax"
         )
-        assert spec.set_cookie("v", None, False) == b"session=v; Path=/; HttpOnly; SameSite=Lax"
+        assert spec.set_cookie("v", None, False) == b"session=v; path=/; httponly; samesite=lax"
 
     def test_secure_auto_follows_the_scheme(self) -> None:
         spec = CookieSpec()
-        assert spec.set_cookie("v", 1, True).endswith(b"; Secure")
+        assert spec.set_cookie("v", 1, True).endswith(b"; secure")
         assert b"Secure" not in spec.set_cookie("v", 1, False)
 
     def test_secure_true_and_false_ignore_the_scheme(self) -> None:
-        assert CookieSpec(secure=True).set_cookie("v", 1, False).endswith(b"; Secure")
+        assert CookieSpec(secure=True).set_cookie("v", 1, False).endswith(b"; secure")
         assert b"Secure" not in CookieSpec(secure=False).set_cookie("v", 1, True)
 
     def test_every_attribute(self) -> None:
@@ -95,18 +95,18 @@ class TestSetCookie:
             httponly=False,
         )
         assert spec.set_cookie("v", 5, False) == (
-            b"__Host-id=v; Max-Age=5; Path=/; SameSite=Strict; Partitioned; Secure"
+            b"__Host-id=v; Max-Age=5; path=/; samesite=strict; partitioned; secure"
         )
         spec = CookieSpec("s", path="/app", domain="example.com")
         assert spec.set_cookie("v", None, False) == (
-            b"s=v; Path=/app; Domain=example.com; HttpOnly; SameSite=Lax"
+            b"s=v; path=/app; domain=example.com; httponly; samesite=lax"
         )
 
     def test_deletion_carries_the_same_attributes(self) -> None:
         spec = CookieSpec("s", path="/app", domain="example.com", samesite="strict")
         created = spec.set_cookie("v", 60, True).decode()
         deleted = spec.delete_cookie(True).decode()
-        assert deleted.startswith("s=; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; ")
+        assert deleted.startswith("s=; Max-Age=0; expires=Thu, 01 Jan 1970 00:00:00 GMT; ")
         assert created.split("; ")[2:] == deleted.split("; ")[3:]
 
 

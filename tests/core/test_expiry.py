@@ -185,8 +185,7 @@ async def test_metadata_is_exposed(make_client: MakeClient, clock: FakeClock) ->
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"max_age": 0}, "max_age must be positive"),
-        ({"max_age": -5}, "max_age must be positive"),
+        ({"max_age": -5}, "max_age must be 0 or more"),
         ({"max_age": None}, "max_age must be a number"),
         ({"max_age": float("inf")}, "max_age must be a number"),
         ({"max_age": 400 * DAY + 1}, "longer than the 400 days a browser keeps a cookie"),
