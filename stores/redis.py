@@ -20,14 +20,16 @@ import asyncio
 import hashlib
 import logging
 import math
+import re
 import sys
 from collections.abc import AsyncIterator, Awaitable, Collection, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, NamedTuple, TypeVar, cast
 
 from redis import exceptions as redis_errors
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.sentinel import SentinelConnectionPool
 
 from sesh.core.errors import ConfigurationError, StoreUnavailable
 from sesh.core.store import Record
@@ -73,14 +75,27 @@ return 1
 
 # What an outage looks like from redis-py: the server cannot be reached or cannot serve.
 _OUTAGES = (
-    redis_errors.ConnectionError,  # includes BusyLoadingError
+    redis_errors.ConnectionError,  # includes BusyLoadingError and MaxConnectionsError
     redis_errors.TimeoutError,
-    redis_errors.ClusterDownError,
-    redis_errors.MasterDownError,
+    redis_errors.ClusterDownError,  # includes MasterDownError
     redis_errors.ReadOnlyError,  # a replica answering during a failover
     redis_errors.TryAgainError,
+    redis_errors.OutOfMemoryError,
     OSError,
 )
+# Replies by which a server that is up refuses to serve now. redis-py gives some of them a
+# class of their own (above) but not all, and a refusal from inside a script arrives as a
+# plain ResponseError, its code after a "-" (Redis 6) or first (Redis 7).
+_REFUSAL = re.compile(
+    r"(?:^|-)(OOM|NOREPLICAS|BUSY|LOADING|MASTERDOWN|READONLY|TRYAGAIN|CLUSTERDOWN)\b"
+)
+
+
+def refusal(error: redis_errors.ResponseError) -> str | None:
+    """The code of a reply by which the server refuses to serve now, if it is one."""
+    found = _REFUSAL.search(str(error))
+    return None if found is None else found.group(1)
+
 
 if sys.version_info >= (3, 11):
     _deadline = asyncio.timeout
@@ -105,6 +120,15 @@ class RedisStore:
     ``Sentinel.master_for(...)``, or a ``RedisCluster``. It must not decode responses.
 
     ``prefix`` names this app's keys; ``timeout`` is the deadline of every call, in seconds.
+    A store built from a URL holds at most ``max_connections`` connections; a call that
+    finds them all busy waits for one within its deadline (a client you build yourself
+    keeps its own pool: give it a ``BlockingConnectionPool`` for the same behaviour).
+
+    ``wait_replicas``: a logout (``invalidate()``, the old record of ``regenerate()``)
+    is acknowledged only once that many replicas have it (Redis ``WAIT``, within the
+    deadline); otherwise it is an outage, so a failover cannot bring the session back.
+    Not on a Cluster, where ``WAIT`` cannot follow the key: set ``min-replicas-to-write``
+    on its masters instead (see the README).
     """
 
     def __init__(
@@ -113,35 +137,67 @@ class RedisStore:
         *,
         prefix: str = "sesh:",
         timeout: float = 0.5,
+        max_connections: int = 100,
+        wait_replicas: int = 0,
     ) -> None:
         if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
             raise ConfigurationError(f"timeout must be a positive number of seconds: {timeout!r}")
         if not isinstance(prefix, str):
             raise ConfigurationError(f"prefix must be a str: {prefix!r}")
+        for name, count in (("max_connections", max_connections), ("wait_replicas", wait_replicas)):
+            if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+                raise ConfigurationError(f"{name} must be a whole number >= 0: {count!r}")
+        if max_connections < 1:
+            raise ConfigurationError("max_connections must be at least 1")
         if isinstance(client, str):
-            # Our deadline bounds every call, so redis-py's own read and write timeouts
-            # (a timer each, and a task per write) would only repeat it.
-            client = Redis.from_url(client, socket_timeout=None, socket_connect_timeout=timeout)
+            # Our deadline bounds every call, waiting for a free connection included, so
+            # redis-py's own timeouts (a timer each, and a task per write) would only repeat it.
+            pool = BlockingConnectionPool.from_url(
+                client,
+                max_connections=max_connections,
+                timeout=None,
+                socket_timeout=None,
+                socket_connect_timeout=timeout,
+            )
+            client = Redis.from_pool(pool)
         elif not isinstance(client, Redis | RedisCluster):
             raise ConfigurationError(
                 "client must be a redis:// URL or a redis.asyncio Redis or RedisCluster, "
                 f"not {type(client).__name__}"
+            )
+        elif max_connections != 100:
+            raise ConfigurationError(
+                "max_connections sizes the pool of a store built from a URL; a client you "
+                "built keeps its own pool: size that one"
             )
         if client.get_encoder().decode_responses:
             raise ConfigurationError(
                 "the Redis client decodes responses, but sessions are binary: create it with "
                 "decode_responses=False, or pass a URL"
             )
+        if wait_replicas and isinstance(client, RedisCluster):
+            raise ConfigurationError(
+                "wait_replicas needs WAIT on the connection that wrote, which a Cluster client "
+                "cannot promise: set min-replicas-to-write on the masters instead"
+            )
         self.client = client
         self.prefix = prefix
         self.timeout = float(timeout)
+        self.wait_replicas = wait_replicas
+        self.endpoint = _endpoint(client)
+        """Where the store's Redis is, for logs: host and port, never credentials."""
 
     async def _call(self, awaitable: Awaitable[T]) -> T:
         try:
             async with _deadline(self.timeout):
                 return await awaitable
         except _OUTAGES as error:
-            raise StoreUnavailable(f"redis: {type(error).__name__}") from None
+            raise StoreUnavailable(f"redis at {self.endpoint}: {type(error).__name__}") from None
+        except redis_errors.ResponseError as error:
+            code = refusal(error)
+            if code is None:
+                raise
+            raise StoreUnavailable(f"redis at {self.endpoint}: refused with {code}") from None
 
     async def _run(self, script: _Script, key: str, args: list[Any]) -> Any:
         """Run a script on ``key`` by its hash, loading it first if the server lost it (a
@@ -194,7 +250,29 @@ class RedisStore:
         return await self.update(key, {}, (), meta, ttl)
 
     async def delete(self, key: str) -> bool:
-        return bool(await self._call(self.client.delete(self.prefix + key)))
+        if not self.wait_replicas:
+            return bool(await self._call(self.client.delete(self.prefix + key)))
+        deleted, replicas = await self._call(self._delete_and_wait(self.prefix + key))
+        if replicas < self.wait_replicas:
+            raise StoreUnavailable(
+                f"redis at {self.endpoint}: a delete reached {replicas} of the "
+                f"{self.wait_replicas} replicas wait_replicas asks for"
+            )
+        return bool(deleted)
+
+    async def _delete_and_wait(self, key: str) -> list[Any]:
+        """DEL, then WAIT on the same connection (WAIT counts that connection's writes),
+        with WAIT's own timeout inside the deadline so that Redis answers before it."""
+        assert isinstance(self.client, Redis)  # __init__ refused a Cluster
+        async with self.client.pipeline(transaction=False) as pipe:
+            pipe.delete(key)
+            pipe.execute_command("WAIT", self.wait_replicas, max(1, int(self.timeout * 800)))
+            return await pipe.execute()
+
+    async def ping(self) -> None:
+        """Check that Redis answers, within the deadline (at start-up, from the lifespan):
+        :class:`~sesh.core.errors.StoreUnavailable` names the endpoint if it does not."""
+        await self._call(self.client.ping())
 
     async def aclose(self) -> None:
         """Close the client's connections (only needed for a client built from a URL)."""
@@ -203,3 +281,18 @@ class RedisStore:
 
 def _milliseconds(ttl: float) -> int:
     return max(1, math.ceil(ttl * 1000))
+
+
+def _endpoint(client: Redis | RedisCluster) -> str:
+    """Host and port (or socket path, or Sentinel service) of ``client``, for logs."""
+    if isinstance(client, RedisCluster):
+        nodes = client.get_nodes() or client.startup_nodes
+        first = f"{nodes[0].host}:{nodes[0].port}" if nodes else "?"
+        return f"cluster {first}"
+    pool = client.connection_pool
+    if isinstance(pool, SentinelConnectionPool):
+        return f"sentinel service {pool.service_name}"
+    settings = pool.connection_kwargs
+    if "path" in settings:
+        return f"unix:{settings['path']}"
+    return f"{settings.get('host', 'localhost')}:{settings.get('port', 6379)}"
