@@ -18,9 +18,8 @@ from bareasgi.http import HttpRequestCallback
 from bareasgi.websockets import WebSocketRequestCallback
 
 from sesh.core import Session, SessionEngine
-from sesh.core.config import DEFAULT_MAX_AGE, EngineOptions
-from sesh.core.engine import OUTAGE_BODY, OUTAGE_CLOSE, OUTAGE_HEADERS, OUTAGE_STATUS
-from sesh.core.errors import NoSessionMiddleware, StoreUnavailable
+from sesh.core.config import DEFAULT_MAX_AGE, OUTAGE_CLOSE, EngineOptions, OutageAnswer
+from sesh.core.errors import ConfigurationError, NoSessionMiddleware, StoreUnavailable
 from sesh.core.session import state_of
 from sesh.core.store import ClientStore, Store
 from sesh.core.types import Scope
@@ -79,7 +78,13 @@ def add_session_middleware(
         samesite="lax" if same_site is None else _text(same_site).lower(),  # type: ignore[arg-type]
         **options,
     )
-    sessions = _Sessions(engine, context_key)
+    outage = engine.config.outage_answer
+    if not isinstance(outage, OutageAnswer):
+        raise ConfigurationError(
+            "bareASGI answers an outage with a response of its own: give "
+            "outage_answer=OutageAnswer(status=..., body=...), not another ASGI app"
+        )
+    sessions = _Sessions(engine, context_key, outage)
     app.middlewares.append(sessions.http)
     app.ws_middlewares.append(sessions.websocket)
     return app
@@ -110,9 +115,10 @@ def _text(value: bytes | str) -> str:
 class _Sessions:
     """The engine's three entry points, called from bareASGI's middleware chains."""
 
-    def __init__(self, engine: SessionEngine, context_key: str) -> None:
+    def __init__(self, engine: SessionEngine, context_key: str, outage: OutageAnswer) -> None:
         self.engine = engine
         self.context_key = context_key
+        self.outage = outage
 
     async def _open(self, request: HttpRequest | WebSocketRequest) -> Session:
         scope = cast("Scope", request.scope)  # bareASGI types it as a TypedDict
@@ -126,14 +132,14 @@ class _Sessions:
         try:
             session = await self._open(request)
         except StoreUnavailable:
-            return _outage()
+            return _outage(self.outage)
         try:
             response = await handler(request)
             response.headers = list(
                 await engine.response_starts(session, response.status, response.headers or ())
             )
         except StoreUnavailable:
-            return _outage()
+            return _outage(self.outage)
         except BaseException as error:
             await engine.exchange_ends(session, error)
             raise
@@ -159,8 +165,8 @@ class _Sessions:
         await self.engine.exchange_ends(session)
 
 
-def _outage() -> HttpResponse:
-    return HttpResponse(OUTAGE_STATUS, list(OUTAGE_HEADERS), _once(OUTAGE_BODY))
+def _outage(answer: OutageAnswer) -> HttpResponse:
+    return HttpResponse(answer.status, answer.headers(), _once(answer.body))
 
 
 async def _once(body: bytes) -> AsyncIterator[bytes]:

@@ -4,7 +4,7 @@ What applications use is here. Store authors find their contract in :mod:`sesh.c
 and tests their helpers (and the store contract suite) in :mod:`sesh.core.testing`.
 """
 
-from .config import SessionConfig, SessionOptions
+from .config import OutageAnswer, SessionConfig, SessionOptions
 from .engine import SessionEngine
 from .errors import (
     ConfigurationError,
@@ -29,6 +29,7 @@ __all__ = [
     "InvalidExpiry",
     "NoSessionMiddleware",
     "NotInThisFormat",
+    "OutageAnswer",
     "Session",
     "SessionConfig",
     "SessionDataError",

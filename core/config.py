@@ -15,14 +15,54 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any, Literal, TypedDict
 
+import msgspec
+
 from .cookies import MAX_LIFETIME, CookieSpec, SameSite, Secure
 from .errors import ConfigurationError
 from .tokens import SecretKeys, TokenCodec, secret_list
-from .types import Clock
+from .types import ASGIApp, Clock, Receive, Scope, Send
 
 DEFAULT_MAX_AGE = 14 * 24 * 60 * 60  # two weeks, as Starlette's middleware
 OnStoreError = Literal["fail", "continue"]
 ENV_PREFIX = "SESH_"
+
+
+OUTAGE_CLOSE = 1013
+"""The websocket close code of an outage: try again later."""
+
+
+class OutageAnswer(msgspec.Struct, frozen=True):
+    """What sesh answers in the app's place when the store fails and ``on_store_error`` is
+    ``"fail"``: ``status`` and ``body`` for http, with ``Retry-After`` when
+    ``retry_after`` is set; a websocket is closed with 1013 (try again later). It is an ASGI
+    app; any other ASGI app may answer instead (``outage_answer=JSONResponse(...)``)."""
+
+    status: int = 503
+    body: bytes = b"Service Unavailable: session store"
+    content_type: str = "text/plain; charset=utf-8"
+    retry_after: int | None = 1
+
+    def __post_init__(self) -> None:
+        if isinstance(self.status, bool) or not 400 <= self.status <= 599:
+            raise ConfigurationError(f"an outage answer's status is 4xx or 5xx: {self.status!r}")
+        if self.retry_after is not None and self.retry_after < 0:
+            raise ConfigurationError("retry_after is a number of seconds >= 0, or None")
+
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        headers = [(b"content-type", self.content_type.encode("latin-1"))]
+        if self.retry_after is not None:
+            headers.append((b"retry-after", str(self.retry_after).encode()))
+        return headers
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            reason = "session store unavailable"
+            await send({"type": "websocket.close", "code": OUTAGE_CLOSE, "reason": reason})
+            return
+        await send(
+            {"type": "http.response.start", "status": self.status, "headers": self.headers()}
+        )
+        await send({"type": "http.response.body", "body": self.body})
 
 
 class EngineOptions(TypedDict, total=False):
@@ -33,6 +73,7 @@ class EngineOptions(TypedDict, total=False):
     touch_interval: float | timedelta | None
     leeway: float | timedelta
     on_store_error: OnStoreError
+    outage_answer: ASGIApp
     autoload: bool
     scope_key: str
     clock: Clock
@@ -63,6 +104,7 @@ _OPTIONS = (
     "browser_session",
     "leeway",
     "on_store_error",
+    "outage_answer",
     "path",
     "domain",
     "secure",
@@ -91,6 +133,8 @@ class SessionConfig:
     browser_session: bool
     leeway: float
     on_store_error: OnStoreError
+    outage_answer: ASGIApp
+    """What the client gets when the store fails under ``"fail"``."""
     path: str
     domain: str | None
     secure: Secure
@@ -118,6 +162,7 @@ class SessionConfig:
         browser_session: bool = False,
         leeway: float | timedelta = 0,
         on_store_error: OnStoreError = "fail",
+        outage_answer: ASGIApp | None = None,
         path: str = "/",
         domain: str | None = None,
         secure: Secure = "auto",
@@ -185,6 +230,12 @@ class SessionConfig:
                 f"session), not {on_store_error!r}"
             )
         settle("on_store_error", on_store_error)
+        if outage_answer is not None and not callable(outage_answer):
+            raise ConfigurationError(
+                "outage_answer must be an ASGI app, such as sesh.core.OutageAnswer(status=503, "
+                f"body=b'...'), not {type(outage_answer).__name__}"
+            )
+        settle("outage_answer", OutageAnswer() if outage_answer is None else outage_answer)
         flags = {
             "browser_session": browser_session,
             "httponly": httponly,
@@ -221,7 +272,7 @@ class SessionConfig:
         shown = ", ".join(
             f"{name}={'<hidden>' if name == 'secret_key' else getattr(self, name)!r}"
             for name in _OPTIONS
-            if name != "clock"
+            if name not in ("clock", "outage_answer")
         )
         return f"SessionConfig({shown})"
 
@@ -239,7 +290,7 @@ class SessionConfig:
         in ``_URL`` (a store's address) are left to others.
         """
         environ = os.environ if environ is None else environ
-        known = set(_OPTIONS) - {"clock"}
+        known = set(_OPTIONS) - {"clock", "outage_answer"}
         found: dict[str, Any] = {}
         fallbacks: list[str] = []
         for variable, text in environ.items():

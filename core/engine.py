@@ -61,13 +61,8 @@ MAX_SET_COOKIE = 4096
 IN_COOKIE = "cookie"
 """The "store key" of a session that lives in its cookie."""
 
-# The outage answer (on_store_error="fail"), the same from every integration.
-OUTAGE_STATUS = 503
-OUTAGE_HEADERS = [(b"content-type", b"text/plain; charset=utf-8"), (b"retry-after", b"1")]
-OUTAGE_BODY = b"Service Unavailable: session store"
-OUTAGE_CLOSE = 1013  # websocket close code: try again later
-OUTAGE_REASON = "session store unavailable"
-
+OUTAGE_MEMORY = 1.0
+"""Seconds after a store failure under "continue" for which new sessions start read-only."""
 _SECURE_SCHEMES = frozenset({"https", "wss"})
 # Messages that start a response; a websocket's denial response counts as http.
 _STARTS = frozenset({"http.response.start", "websocket.http.response.start", "websocket.accept"})
@@ -117,6 +112,7 @@ class SessionEngine:
             raise ConfigurationError(f"config must be a SessionConfig, not {type(config).__name__}")
         self.store = store
         self.config = config if config is not None else SessionConfig(**options)
+        self._down_until = 0.0  # under "continue": new sessions are read-only until then
         self.values_only: str | None = None
         """The name of the store's cookie format when it carries only the values."""
         if isinstance(store, ValuesOnlyFormat):
@@ -143,6 +139,8 @@ class SessionEngine:
         state = SessionState(self, scope.get("scheme") in _SECURE_SCHEMES, bool(values))
         session = attached(state)
         if not values:
+            if self._down_until:
+                self._while_down(session)
             return session
         if self.client is None:
             tokens = config.tokens
@@ -150,6 +148,8 @@ class SessionEngine:
             verified = _one_valid(values, tokens.load, now)
             if verified is not None:
                 state.expect(verified.session_id, verified.resign)
+            elif self._down_until:
+                self._while_down(session)
             return session
         unsealed = _one_valid(values, self.client.unseal)
         if unsealed is not None:
@@ -162,6 +162,14 @@ class SessionEngine:
                 resign=unsealed.resign,
             )
         return session
+
+    def _while_down(self, session: Session) -> None:
+        """A new session, soon after the store failed under "continue": read-only, as the
+        sessions that failed to load, until ``OUTAGE_MEMORY`` has passed."""
+        if self.config.clock() < self._down_until:
+            state_of(session).go_unavailable(session)
+        else:
+            self._down_until = 0.0
 
     def must_load(self, session: Session) -> bool:
         """Whether :meth:`open` would :meth:`load` this session now (a valid cookie named a
@@ -288,7 +296,17 @@ class SessionEngine:
             logger.warning("session store unreachable while %s (%s): answering 503", doing, where)
             state_of(session).abandon()
             raise error
-        logger.warning("session store unreachable while %s (%s): continuing without", doing, where)
+        # A new session meets the store only when it is saved, after the app wrote to it:
+        # for a while, new sessions start read-only too, as sessions that failed to load.
+        self._down_until = self.config.clock() + OUTAGE_MEMORY
+        outcome = "continuing without" if doing == "loading" else "this request's changes are lost"
+        logger.warning(
+            "session store unreachable while %s (%s): %s; new sessions are read-only for %gs",
+            doing,
+            where,
+            outcome,
+            OUTAGE_MEMORY,
+        )
         state_of(session).go_unavailable(session)
 
     # -- committing: the plan, then one of two executors --------------------------------------
@@ -434,7 +452,7 @@ class SessionEngine:
     def wrap_send(self, scope: Scope, session: Session, send: Send) -> Send:
         """The app's ``send``: commits at the response start, and answers the outage in the
         app's place when the store fails (then drops what the app sends after)."""
-        return _SendWithSession(self, scope["type"], session, send)
+        return _SendWithSession(self, scope, session, send)
 
     @staticmethod
     def wrap_receive(session: Session, receive: Receive) -> Receive:
@@ -460,11 +478,11 @@ class _SendWithSession:
     instructions to make per request, this 2.6k (benchmarks/steps.py memory s1).
     """
 
-    __slots__ = ("_answered", "_engine", "_kind", "_send", "_session")
+    __slots__ = ("_answered", "_engine", "_scope", "_send", "_session")
 
-    def __init__(self, engine: SessionEngine, kind: str, session: Session, send: Send) -> None:
+    def __init__(self, engine: SessionEngine, scope: Scope, session: Session, send: Send) -> None:
         self._engine = engine
-        self._kind = kind
+        self._scope = scope
         self._session = session
         self._send = send
         self._answered = False  # the store failed: sesh answered in the app's place
@@ -494,7 +512,7 @@ class _SendWithSession:
             new = await self._engine._commit_at_start(self._session, status, headers, websocket)
         except StoreUnavailable:
             self._answered = True
-            await send_outage(self._kind, self._send)
+            await self._engine.config.outage_answer(self._scope, _request_over, self._send)
             return
         if new is not headers:
             message["headers"] = new
@@ -505,13 +523,9 @@ async def _dropped() -> None:
     """What the app sends after sesh answered the outage in its place goes nowhere."""
 
 
-async def send_outage(kind: str, send: Send) -> None:
-    """The outage answer: 503 for http; for a websocket, a close with 1013 (try again later)."""
-    if kind == "websocket":
-        await send({"type": "websocket.close", "code": OUTAGE_CLOSE, "reason": OUTAGE_REASON})
-        return
-    await send({"type": "http.response.start", "status": OUTAGE_STATUS, "headers": OUTAGE_HEADERS})
-    await send({"type": "http.response.body", "body": OUTAGE_BODY})
+async def _request_over() -> Message:
+    """The ``receive`` of an outage answer given after the app ran: the app had the body."""
+    return {"type": "http.disconnect"}
 
 
 def _one_valid(values: list[bytes], check: Callable[..., T | None], *args: Any) -> T | None:

@@ -16,7 +16,7 @@ from sesh.adapters.bareasgi import (
     add_session_middleware,
     session_data,
 )
-from sesh.core import NoSessionMiddleware
+from sesh.core import ConfigurationError, NoSessionMiddleware, OutageAnswer
 from sesh.core import session_data as core_session_data
 from sesh.core.errors import StoreUnavailable
 from sesh.core.testing import Client, FakeClock, cookie_attributes
@@ -254,6 +254,20 @@ async def test_an_outage_answers_503() -> None:
     response = await client.request("/")
     assert response.status == 503
     assert response.set_cookies == []
+
+
+async def test_the_outage_answer_is_the_apps_to_shape() -> None:
+    answer = OutageAnswer(status=503, body=b'{"error": 1}', content_type="application/json")
+    response = await Client(make_app(Down(), outage_answer=answer)).request("/")
+    assert (response.status, response.body) == (503, b'{"error": 1}')
+    assert response.values("content-type") == ["application/json"]
+
+
+def test_an_asgi_app_as_outage_answer_is_refused_in_bareasgi() -> None:
+    async def other(scope: Any, receive: Any, send: Any) -> None: ...
+
+    with pytest.raises(ConfigurationError, match="OutageAnswer"):
+        make_app(Down(), outage_answer=other)
 
 
 async def test_without_the_middleware_the_error_names_the_fix() -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from sesh.core import ConfigurationError, Session, SessionMiddleware
+from sesh.core import ConfigurationError, OutageAnswer, Session, SessionMiddleware
 from sesh.core.errors import SessionUnavailable, StoreUnavailable
 from sesh.core.testing import Client, FakeClock, responder
 from sesh.core.types import Receive, Scope, Send
@@ -152,3 +152,78 @@ async def test_an_explicit_save_raises_to_the_app(switch: SpyStore, clock: FakeC
 def test_the_policy_name_is_checked() -> None:
     with pytest.raises(ConfigurationError, match="on_store_error must be 'fail'"):
         SessionMiddleware(responder(None), on_store_error="ignore")  # type: ignore[arg-type]
+
+
+# -- the answer is the app's to shape ----------------------------------------------------------
+
+
+async def test_the_outage_answer_can_be_a_status_and_body(
+    switch: SpyStore, clock: FakeClock
+) -> None:
+    answer = OutageAnswer(
+        status=500, body=b'{"error": "sessions"}', content_type="application/json", retry_after=None
+    )
+    browser = await logged_in(switch, clock, outage_answer=answer)
+    switch.down = True
+    response = await browser.request()
+    assert response.status == 500
+    assert response.body == b'{"error": "sessions"}'
+    assert response.values("content-type") == ["application/json"]
+    assert response.values("retry-after") == []
+
+
+async def test_the_outage_answer_can_be_any_asgi_app(switch: SpyStore, clock: FakeClock) -> None:
+    from starlette.responses import JSONResponse
+
+    answer = JSONResponse({"error": "try again"}, status_code=503, headers={"retry-after": "5"})
+    browser = client(switch, clock, lambda s: s.update(user="ada"), outage_answer=answer)
+    switch.down = True
+    response = await browser.request()  # the save fails: the answer replaces the app's
+    assert response.status == 503
+    assert response.body == b'{"error":"try again"}'
+    assert response.values("retry-after") == ["5"]
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"status": 200}, "4xx or 5xx"),
+        ({"retry_after": -1}, "retry_after"),
+    ],
+)
+def test_a_bad_outage_answer_is_refused(options: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        OutageAnswer(**options)
+
+
+def test_an_outage_answer_that_is_no_app_is_refused() -> None:
+    with pytest.raises(ConfigurationError, match="ASGI app"):
+        SessionMiddleware(responder(None), outage_answer=b"503")  # type: ignore[arg-type]
+
+
+# -- "continue": new sessions and stored ones alike --------------------------------------------
+
+
+async def test_continue_mode_makes_new_sessions_read_only_once_a_save_failed(
+    switch: SpyStore, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    def write(session: Any) -> str:
+        try:
+            session["user"] = "ada"
+        except SessionUnavailable:
+            return "refused"
+        return "written"
+
+    app = client(switch, clock, write, on_store_error="continue").app
+    switch.down = True
+    with caplog.at_level(logging.WARNING, "sesh"):
+        first = await Client(app).request()
+    assert (first.status, first.text) == (200, "'written'")  # it could not know yet
+    assert "this request's changes are lost" in caplog.text  # but it is not silent
+    second = await Client(app).request(headers=[(b"cookie", b"session=forged")])
+    assert second.text == "'refused'"  # now writes raise, as for a session that failed to load
+    switch.down = False
+    clock.advance(1)
+    third = await Client(app).request()
+    assert third.text == "'written'"
+    assert third.set_cookies
