@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import timedelta
 from typing import Any, Literal, TypedDict
 
@@ -74,6 +75,7 @@ class EngineOptions(TypedDict, total=False):
     leeway: float | timedelta
     on_store_error: OnStoreError
     outage_answer: ASGIApp
+    allowed_origins: Collection[str]
     autoload: bool
     scope_key: str
     clock: Clock
@@ -105,6 +107,7 @@ _OPTIONS = (
     "leeway",
     "on_store_error",
     "outage_answer",
+    "allowed_origins",
     "path",
     "domain",
     "secure",
@@ -135,6 +138,9 @@ class SessionConfig:
     on_store_error: OnStoreError
     outage_answer: ASGIApp
     """What the client gets when the store fails under ``"fail"``."""
+    allowed_origins: tuple[str, ...]
+    """Origins besides the request's own host whose pages may open a websocket with the
+    session (``"*"``: any)."""
     path: str
     domain: str | None
     secure: Secure
@@ -163,6 +169,7 @@ class SessionConfig:
         leeway: float | timedelta = 0,
         on_store_error: OnStoreError = "fail",
         outage_answer: ASGIApp | None = None,
+        allowed_origins: Collection[str] = (),
         path: str = "/",
         domain: str | None = None,
         secure: Secure = "auto",
@@ -236,6 +243,7 @@ class SessionConfig:
                 f"body=b'...'), not {type(outage_answer).__name__}"
             )
         settle("outage_answer", OutageAnswer() if outage_answer is None else outage_answer)
+        settle("allowed_origins", _origins(allowed_origins))
         flags = {
             "browser_session": browser_session,
             "httponly": httponly,
@@ -252,6 +260,17 @@ class SessionConfig:
         if not callable(clock):
             raise ConfigurationError("clock must be a callable returning epoch seconds")
         settle("clock", clock)
+
+    def origin_allowed(self, origin: bytes, host: bytes) -> bool:
+        """Whether a page of ``origin`` (a websocket handshake's ``Origin``) may use the
+        session of a request sent to ``host``: the request's own host, or an allowed one."""
+        if "*" in self.allowed_origins:
+            return True
+        text = origin.decode("latin-1").lower()
+        _, separator, netloc = text.partition("://")
+        if separator and netloc == host.decode("latin-1").lower():
+            return True
+        return text in self.allowed_origins
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError("a SessionConfig cannot change: build another")
@@ -315,6 +334,24 @@ class SessionConfig:
         return cls(**{**found, **options})
 
 
+_ORIGIN = re.compile(r"[a-z][a-z0-9+.-]*://[^/\s?#]+")
+
+
+def _origins(allowed: Collection[str]) -> tuple[str, ...]:
+    if isinstance(allowed, str):
+        allowed = [allowed]
+    origins = []
+    for origin in allowed:
+        text = origin.lower().rstrip("/") if isinstance(origin, str) else origin
+        if text != "*" and not (isinstance(text, str) and _ORIGIN.fullmatch(text)):
+            raise ConfigurationError(
+                f"allowed_origins holds origins such as 'https://app.example.com' (scheme, "
+                f"host, and port if not the default; no path), or '*': {origin!r}"
+            )
+        origins.append(text)
+    return tuple(origins)
+
+
 _FLAGS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 
 
@@ -333,6 +370,8 @@ def _parse(variable: str, name: str, text: str) -> Any:
         return _FLAGS[text.lower()]
     if name == "domain" and not text:
         return None
+    if name == "allowed_origins":
+        return [item.strip() for item in text.split(",") if item.strip()]
     return text
 
 

@@ -113,6 +113,7 @@ class SessionEngine:
         self.store = store
         self.config = config if config is not None else SessionConfig(**options)
         self._down_until = 0.0  # under "continue": new sessions are read-only until then
+        self._warned_accept = False  # that the server sends no headers with websocket.accept
         self.values_only: str | None = None
         """The name of the store's cookie format when it carries only the values."""
         if isinstance(store, ValuesOnlyFormat):
@@ -138,6 +139,8 @@ class SessionEngine:
             values = []
         state = SessionState(self, scope.get("scheme") in _SECURE_SCHEMES, bool(values))
         session = attached(state)
+        if scope["type"] == "websocket" and not self._websocket_checks(scope, state):
+            return session  # a handshake from another site: a session of its own, never kept
         if not values:
             if self._down_until:
                 self._while_down(session)
@@ -162,6 +165,27 @@ class SessionEngine:
                 resign=unsealed.resign,
             )
         return session
+
+    def _websocket_checks(self, scope: Scope, state: SessionState) -> bool:
+        """Whether a websocket handshake may have the session its cookie names: not from a
+        page of another origin (cross-site websocket hijacking: the browser sends the
+        cookie whichever site opened the socket). And when its server cannot send headers
+        with ``websocket.accept`` (ASGI spec_version < 2.1), no cookie can reach the client,
+        so the session can be read and changed but no new one started."""
+        if not _accepts_headers(scope):
+            if not self._warned_accept:
+                self._warned_accept = True
+                logger.warning(
+                    "this server cannot send headers with websocket.accept (ASGI spec_version "
+                    "below 2.1): websockets read and change existing sessions, but start none"
+                )
+            state.response_started()
+        origin = _header(scope, b"origin")
+        if origin is None or self.config.origin_allowed(origin, _host(scope)):
+            return True
+        logger.info("session withheld from a websocket opened by a page of another origin")
+        state.response_started()  # nor may it set a cookie
+        return False
 
     def _while_down(self, session: Session) -> None:
         """A new session, soon after the store failed under "continue": read-only, as the
@@ -521,6 +545,30 @@ class _SendWithSession:
 
 async def _dropped() -> None:
     """What the app sends after sesh answered the outage in its place goes nowhere."""
+
+
+def _accepts_headers(scope: Scope) -> bool:
+    """Whether the server can send headers with ``websocket.accept`` (ASGI 2.1 and later;
+    a scope that declares no spec_version is 2.0)."""
+    version = str(scope.get("asgi", {}).get("spec_version", "2.0"))
+    major, _, minor = version.partition(".")
+    return major.isdigit() and minor.isdigit() and (int(major), int(minor)) >= (2, 1)
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return bytes(value)
+    return None
+
+
+def _host(scope: Scope) -> bytes:
+    """The host (and port) the request was sent to: its Host header, else the server's."""
+    host = _header(scope, b"host")
+    if host is not None:
+        return host
+    server = scope.get("server")
+    return f"{server[0]}:{server[1]}".encode() if server else b""
 
 
 async def _request_over() -> Message:

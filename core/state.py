@@ -393,6 +393,8 @@ class SessionState:
         and this is its plan (:func:`~sesh.core.commit.plan_unchanged`)."""
         if status >= 500:  # nothing is saved, now or later, for an error answer
             self._abandoned = True
+        if self._started:  # no cookie could go with this start (see the engine's websocket
+            return plan_unchanged(False, "late")  # checks): what changed is saved late
         if self.needs_plan():
             return None
         self._started = True

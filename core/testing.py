@@ -100,10 +100,11 @@ def cookie_attributes(set_cookie: str) -> dict[str, str]:
 class Client:
     """Sends requests to an ASGI app and keeps the cookies it sets, like a browser would."""
 
-    def __init__(self, app: Any, scheme: str = "http") -> None:
+    def __init__(self, app: Any, scheme: str = "http", spec_version: str = "2.4") -> None:
         # Any ASGI app, whichever way its framework types the callable.
         self.app: ASGIApp = app
         self.scheme = scheme
+        self.spec_version = spec_version  # what the server declares: "2.0" has no accept headers
         self.jar: dict[str, str] = {}
 
     def _cookie_headers(self) -> list[tuple[bytes, bytes]]:
@@ -127,7 +128,7 @@ class Client:
         scheme = self.scheme if kind == "http" else {"http": "ws", "https": "wss"}[self.scheme]
         return {
             "type": kind,
-            "asgi": {"version": "3.0"},
+            "asgi": {"version": "3.0", "spec_version": self.spec_version},
             "http_version": "1.1",
             "method": method,
             "scheme": scheme,
@@ -171,8 +172,15 @@ class Client:
         self._remember(response.set_cookies)
         return response
 
-    async def websocket(self, path: str = "/ws", incoming: Iterable[str] = ()) -> list[Message]:
-        """A websocket connection: connect, the ``incoming`` texts, then a disconnect."""
+    async def websocket(
+        self,
+        path: str = "/ws",
+        incoming: Iterable[str] = (),
+        *,
+        headers: Iterable[tuple[bytes, bytes]] = (),
+    ) -> list[Message]:
+        """A websocket connection: connect, the ``incoming`` texts, then a disconnect.
+        ``headers`` go with the jar's cookie header (an ``Origin``, say)."""
         queue: list[Message] = [
             {"type": "websocket.connect"},
             *({"type": "websocket.receive", "text": text} for text in incoming),
@@ -186,7 +194,8 @@ class Client:
         async def send(message: Message) -> None:
             sent.append(message)
 
-        await self.app(self.scope("websocket", path, None, "GET"), receive, send)
+        scope = self.scope("websocket", path, [*self._cookie_headers(), *headers], "GET")
+        await self.app(scope, receive, send)
         for message in sent:
             if message["type"] == "websocket.accept":
                 headers = [(bytes(k), bytes(v)) for k, v in message.get("headers", [])]
