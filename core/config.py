@@ -185,7 +185,9 @@ class SessionConfig:
 
         # Normalised, so that equal secrets compare equal however they were given.
         settle("secret_key", None if secret_key is None else tuple(secret_list(secret_key)))
-        settle("tokens", TokenCodec(secret_key))
+        settle(
+            "tokens", TokenCodec(secret_key, cookie_name if isinstance(cookie_name, str) else "")
+        )
         cookie = CookieSpec(
             cookie_name,
             path=path,

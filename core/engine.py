@@ -47,7 +47,15 @@ from .cookies import read_values
 from .errors import ConfigurationError, SessionNotFound, SessionTooLarge, StoreUnavailable
 from .session import Session, attached, state_of
 from .state import SessionState
-from .store import ClientStore, ClosableStore, PurgeableStore, Record, Store, ValuesOnlyFormat
+from .store import (
+    ClientStore,
+    ClosableStore,
+    CookieNameBinding,
+    PurgeableStore,
+    Record,
+    Store,
+    ValuesOnlyFormat,
+)
 from .tokens import is_session_id, short_hash, store_key
 from .types import Message, Receive, Scope, Send
 
@@ -112,6 +120,8 @@ class SessionEngine:
             raise ConfigurationError(f"config must be a SessionConfig, not {type(config).__name__}")
         self.store = store
         self.config = config if config is not None else SessionConfig(**options)
+        if isinstance(store, CookieNameBinding):
+            self.client = store.for_cookie(self.config.cookie_name)
         self._down_until = 0.0  # under "continue": new sessions are read-only until then
         self._warned_accept = False  # that the server sends no headers with websocket.accept
         self.values_only: str | None = None

@@ -47,6 +47,7 @@ from .errors import StoreUnavailable
 __all__ = [
     "ClientStore",
     "ClosableStore",
+    "CookieNameBinding",
     "Meta",
     "PurgeableStore",
     "Record",
@@ -244,3 +245,14 @@ class ValuesOnlyFormat(Protocol):
 
     format_name: str
     """What the format is called in those errors: "Starlette's cookie format"."""
+
+
+@runtime_checkable
+class CookieNameBinding(Protocol):
+    """A :class:`ClientStore` whose signatures can cover the cookie's name: the engine
+    uses ``for_cookie(name)`` in its place, so that a value sealed under one cookie name
+    is refused under another configured with the same secret."""
+
+    def for_cookie(self, name: str) -> ClientStore:
+        """This store, sealing and unsealing only values made under cookie ``name``."""
+        ...

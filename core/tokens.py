@@ -107,8 +107,11 @@ class TokenCodec:
 
     __slots__ = ("_tags", "signed")
 
-    def __init__(self, secret_key: SecretKeys | None = None) -> None:
-        self._tags = None if secret_key is None else KeyedTags(secret_list(secret_key), b"sesh.id")
+    def __init__(self, secret_key: SecretKeys | None = None, cookie_name: str = "session") -> None:
+        # The cookie's name is part of the key: a value issued under one name is refused
+        # under another configured with the same secret (another app on the same domain).
+        purpose = b"sesh.id\x00" + cookie_name.encode()
+        self._tags = None if secret_key is None else KeyedTags(secret_list(secret_key), purpose)
         self.signed = self._tags is not None
         """Whether values carry a deadline: only then does :meth:`load` look at ``now``."""
 

@@ -7,8 +7,9 @@ cookie in the browser that made the request). Choose a server-side store when a 
 end the session everywhere, or when sessions grow past a few kilobytes.
 
 The cookie value is ``<base64 body>.<tag>``: the tag (a 128-bit keyed-BLAKE2b
-:class:`~sesh.core.signing.KeyedTags` tag, its key derived from the secret and the salt) is
-checked before anything is decoded.
+:class:`~sesh.core.signing.KeyedTags` tag, its key derived from the secret and the
+purpose: the salt, a NUL byte and the cookie's name) is checked before anything is decoded.
+A cookie made for one cookie name is therefore refused under another, even with one secret.
 The body is MessagePack of ``[id, meta, {key: encoded value}]`` as it is; or a format
 byte, then that MessagePack in raw deflate, or with encryption an AES-GCM box of it.
 Deflate is used only for the compact form, which the engine asks for when the cookie would
@@ -21,6 +22,7 @@ data next to secrets would let their length leak the secrets.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import os
 import zlib
@@ -68,9 +70,21 @@ class CookieStore:
         encryption_key: SecretKeys | None = None,
         salt: str = "sesh.cookie-store",
     ) -> None:
-        self._tags = KeyedTags(secret_list(secret_key), salt.encode())
+        self._secrets = secret_list(secret_key)
+        self._salt = salt.encode()
+        self._tags = KeyedTags(self._secrets, self._salt)
         self._ciphers = None if encryption_key is None else _ciphers(encryption_key)
-        self._aad = salt.encode()
+        self._aad = self._salt
+
+    def for_cookie(self, name: str) -> CookieStore:
+        """This store for the cookie ``name``: its tag and its encryption cover the name,
+        so a cookie made for another name under the same secret is refused. The engine
+        calls this with its cookie's name."""
+        bound = copy.copy(self)
+        bound._salt = self._salt + b"\x00" + name.encode()
+        bound._tags = KeyedTags(self._secrets, bound._salt)
+        bound._aad = bound._salt
+        return bound
 
     def seal(self, session_id: str, record: Record, *, compact: bool = False) -> str:
         body = _encode((session_id, record.meta, record.data))

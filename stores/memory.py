@@ -10,7 +10,7 @@ import math
 import struct
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Collection, Mapping
 
 import msgspec
@@ -41,10 +41,13 @@ _EVICTION_SAMPLE = 5
 class MemoryStore:
     """Sessions in a dict in this process.
 
-    ``max_entries`` bounds the number of sessions; past it, of a small sample of sessions
-    the one closest to expiry is evicted (as Redis's ``volatile-ttl`` policy). Expired
-    records are reclaimed a few at a time on each write, never by a full scan. ``clock`` is
-    a monotonic time source, injectable for tests.
+    ``max_entries`` bounds the number of sessions. Past it, the oldest session that no
+    request has come back with since it was created goes first (a visitor seen once: a
+    flood of anonymous requests that write evicts its own sessions, never the users who
+    came back); only when every session has been used again does the one closest to expiry
+    go, of a small sample (as Redis's ``volatile-ttl`` policy). Expired records are
+    reclaimed a few at a time on each write, never by a full scan. ``clock`` is a monotonic
+    time source, injectable for tests.
 
     Each operation holds a lock for its few dict operations, so one store serves several
     threads and event loops at once (``open_session`` in a worker thread, say) without
@@ -60,6 +63,8 @@ class MemoryStore:
         # Keys in creation order, rotated by the sweep. It may hold keys already deleted;
         # those are dropped when the sweep reaches them.
         self._order: deque[str] = deque()
+        # Sessions created and not loaded since, oldest first: the first to be evicted.
+        self._unreturned: OrderedDict[str, None] = OrderedDict()
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -71,7 +76,7 @@ class MemoryStore:
         if blob is None:
             return None
         if _expiry(blob) <= now:
-            del self._records[key]
+            self._drop(key)
             return None
         return blob
 
@@ -83,9 +88,13 @@ class MemoryStore:
             return None
         expires, meta, data = _decode(blob)
         if expires <= now:
-            del self._records[key]
+            self._drop(key)
             return None
         return meta, data
+
+    def _drop(self, key: str) -> None:
+        self._records.pop(key, None)
+        self._unreturned.pop(key, None)
 
     def _put(self, key: str, meta: bytes, data: Mapping[str, bytes], expires: float) -> None:
         self._records[key] = _encode((float(expires), meta, data))
@@ -93,6 +102,8 @@ class MemoryStore:
     async def load(self, key: str) -> Record | None:
         with self._lock:
             found = self._live_record(key, self._clock())
+            if found is not None:
+                self._unreturned.pop(key, None)  # a request came back with it
         return None if found is None else Record(found[1], found[0])
 
     async def create(self, key: str, record: Record, ttl: float) -> bool:
@@ -105,6 +116,7 @@ class MemoryStore:
                 self._evict(now)
             self._put(key, record.meta, record.data, now + ttl)
             self._order.append(key)
+            self._unreturned[key] = None
             return True
 
     async def update(
@@ -133,7 +145,7 @@ class MemoryStore:
     async def delete(self, key: str) -> bool:
         with self._lock:
             found = self._live(key, self._clock()) is not None
-            self._records.pop(key, None)
+            self._drop(key)
             return found
 
     async def purge_expired(self) -> int:
@@ -142,12 +154,18 @@ class MemoryStore:
             now = self._clock()
             expired = [key for key, blob in self._records.items() if _expiry(blob) <= now]
             for key in expired:
-                del self._records[key]
+                self._drop(key)
             return len(expired)
 
     def _evict(self, now: float) -> None:
-        # Sampled, as Redis's volatile-ttl: of a few records, the one closest to expiry goes.
-        order, records = self._order, self._records
+        unreturned, records = self._unreturned, self._records
+        while unreturned:
+            key, _ = unreturned.popitem(last=False)
+            if records.pop(key, None) is not None:
+                return
+        # Every session was used again: sampled, as Redis's volatile-ttl, of a few
+        # records the one closest to expiry goes.
+        order = self._order
         victim, soonest = None, math.inf
         for _ in range(min(_EVICTION_SAMPLE, len(order))):
             key = order.popleft()
@@ -156,13 +174,13 @@ class MemoryStore:
                 continue
             expires = _expiry(blob)
             if expires <= now:
-                del records[key]
+                self._drop(key)
                 return
             order.append(key)
             if expires < soonest:
                 victim, soonest = key, expires
         if victim is not None:
-            del records[victim]
+            self._drop(victim)
 
     def _sweep(self, now: float) -> None:
         order = self._order

@@ -50,11 +50,15 @@ async def stored(store: CookieStore, clock: FakeClock, **values: Any) -> Client:
     return client
 
 
-def signed(body: bytes, key: str = KEY, salt: str = "sesh.cookie-store") -> bytes:
+def signed(
+    body: bytes, key: str = KEY, salt: str = "sesh.cookie-store", cookie: str = "session"
+) -> bytes:
     """A value tagged as CookieStore tags, around any body we like; written from the
-    documented construction, not with sesh's code."""
+    documented construction (the purpose is the salt, a NUL, the cookie's name), not with
+    sesh's code."""
     secret = hashlib.blake2b(key.encode()).digest()
-    tag_key = hashlib.blake2b(salt.encode(), key=secret, person=b"sesh.tag.key").digest()
+    purpose = salt.encode() + b"\x00" + cookie.encode()
+    tag_key = hashlib.blake2b(purpose, key=secret, person=b"sesh.tag.key").digest()
     encoded = b64encode(body)
     tag = hashlib.blake2b(encoded, key=tag_key, digest_size=16).hexdigest().encode()
     return encoded + b"." + tag

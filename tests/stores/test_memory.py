@@ -71,12 +71,46 @@ async def test_touch_and_update_extend_the_life(clock: FakeClock) -> None:
 async def test_max_entries_evicts_the_session_closest_to_expiry(clock: FakeClock) -> None:
     store = MemoryStore(max_entries=3, clock=clock)
     await store.create("long", Record({}, META), 10_000)
+    assert await store.load("long")  # each came back: all are established
     for index in range(4):
         clock.advance(1)
         await store.create(f"k{index}", Record({}, META), 60)
+        assert await store.load(f"k{index}")
     assert len(store) == 3
     kept = [key for key in ("long", "k0", "k1", "k2", "k3") if await store.load(key)]
     assert kept == ["long", "k2", "k3"]
+
+
+async def test_a_flood_of_one_request_sessions_never_evicts_users_who_came_back(
+    clock: FakeClock,
+) -> None:
+    store = MemoryStore(max_entries=100, clock=clock)
+    users = [f"user{index}" for index in range(60)]
+    for user in users:
+        await store.create(user, Record({}, META), 3600)
+        assert await store.load(user)  # the browser came back with its cookie
+    clock.advance(60)  # the flood's sessions expire later than the users' (volatile-ttl's pick)
+    for index in range(10_000):
+        await store.create(f"anonymous{index}", Record({}, META), 3600)
+    assert len(store) == 100
+    assert all([await store.load(user) for user in users])
+    assert len(store._unreturned) == 40  # bounded by the store, whatever the flood
+
+
+async def test_the_newest_one_request_sessions_survive_a_flood(clock: FakeClock) -> None:
+    store = MemoryStore(max_entries=10, clock=clock)
+    for index in range(50):
+        await store.create(f"anonymous{index}", Record({}, META), 3600)
+    kept = [index for index in range(50) if store._records.get(f"anonymous{index}")]
+    assert kept == list(range(40, 50))  # oldest first: a visitor seen once long ago goes
+
+
+async def test_one_request_sessions_that_expire_leave_no_trace(clock: FakeClock) -> None:
+    store = MemoryStore(clock=clock)
+    for index in range(1000):
+        await store.create(f"k{index}", Record({}, META), 10)
+        clock.advance(1)
+    assert len(store._unreturned) < 20  # swept with their records, never piling up
 
 
 async def test_max_entries_prefers_evicting_expired_records(clock: FakeClock) -> None:
