@@ -76,6 +76,7 @@ class EngineOptions(TypedDict, total=False):
     on_store_error: OnStoreError
     outage_answer: ASGIApp
     allowed_origins: Collection[str]
+    trust_forwarded_proto: bool
     autoload: bool
     scope_key: str
     clock: Clock
@@ -108,6 +109,7 @@ _OPTIONS = (
     "on_store_error",
     "outage_answer",
     "allowed_origins",
+    "trust_forwarded_proto",
     "path",
     "domain",
     "secure",
@@ -170,6 +172,7 @@ class SessionConfig:
         on_store_error: OnStoreError = "fail",
         outage_answer: ASGIApp | None = None,
         allowed_origins: Collection[str] = (),
+        trust_forwarded_proto: bool = False,
         path: str = "/",
         domain: str | None = None,
         secure: Secure = "auto",
@@ -251,11 +254,17 @@ class SessionConfig:
             "httponly": httponly,
             "partitioned": partitioned,
             "autoload": autoload,
+            "trust_forwarded_proto": trust_forwarded_proto,
         }
         for name, flag in flags.items():
             if not isinstance(flag, bool):
                 raise ConfigurationError(f"{name} must be True or False: {flag!r}")
             settle(name, flag)
+        if trust_forwarded_proto and secure != "auto":
+            raise ConfigurationError(
+                f"trust_forwarded_proto only decides secure='auto', and secure is {secure!r}: "
+                "drop one of them"
+            )
         if not isinstance(scope_key, str) or not scope_key:
             raise ConfigurationError("scope_key must be a non-empty str")
         settle("scope_key", scope_key)
@@ -364,7 +373,14 @@ def _parse(variable: str, name: str, text: str) -> Any:
             return float(text)
         except ValueError:
             raise ConfigurationError(f"{variable} must be a number of seconds: {text!r}") from None
-    if name in ("browser_session", "httponly", "partitioned", "autoload", "secure"):
+    if name in (
+        "browser_session",
+        "httponly",
+        "partitioned",
+        "autoload",
+        "secure",
+        "trust_forwarded_proto",
+    ):
         if name == "secure" and text.lower() == "auto":
             return "auto"
         if text.lower() not in _FLAGS:

@@ -147,7 +147,10 @@ class SessionEngine:
         if values is None:
             logger.info("session cookie ignored: the cookie headers exceed the size limit")
             values = []
-        state = SessionState(self, scope.get("scheme") in _SECURE_SCHEMES, bool(values))
+        secure = scope.get("scheme") in _SECURE_SCHEMES or (
+            config.trust_forwarded_proto and _forwarded_secure(scope)
+        )
+        state = SessionState(self, secure, bool(values))
         session = attached(state)
         if scope["type"] == "websocket" and not self._websocket_checks(scope, state):
             return session  # a handshake from another site: a session of its own, never kept
@@ -570,6 +573,21 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
         if key == name:
             return bytes(value)
     return None
+
+
+def _forwarded_secure(scope: Scope) -> bool:
+    """Whether the proxy in front says the client came over https (the first hop of
+    ``X-Forwarded-Proto``, or the ``proto`` of ``Forwarded``'s first element)."""
+    proto = _header(scope, b"x-forwarded-proto")
+    if proto is not None:
+        return proto.split(b",")[0].strip().lower() in (b"https", b"wss")
+    forwarded = _header(scope, b"forwarded")
+    if forwarded is not None:
+        for pair in forwarded.split(b",")[0].split(b";"):
+            name, _, value = pair.strip().partition(b"=")
+            if name.lower() == b"proto":
+                return value.strip(b'"').lower() in (b"https", b"wss")
+    return False
 
 
 def _host(scope: Scope) -> bytes:
