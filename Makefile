@@ -69,7 +69,7 @@ test-lowest: venv
 	$(LOWEST)/bin/python -m pytest
 
 demo: venv
-	$(PY) -m uvicorn --app-dir examples app:app --host 127.0.0.1 --port 8000
+	$(PY) -m uvicorn --app-dir examples app:app --host 127.0.0.1 --port $${PORT:-8000}
 
 # A few minutes: every system and scenario in-process, Redis round trips, memory, and HTTP
 # under wrk (installed here when missing). Writes benchmarks/RESULTS.md.

@@ -1,9 +1,10 @@
-"""The sesh demo: FastAPI on the sesh engine. ``make demo`` serves it on 127.0.0.1:8000.
+"""The sesh demo: FastAPI on the sesh engine. ``make demo`` serves it on 127.0.0.1, on the
+port in ``PORT`` (8000 by default).
 
-It keeps sessions in memory, or in Redis when ``SESH_REDIS_URL`` is set. It shows a visit
-counter, a login that regenerates the id, a logout that invalidates the session, "remember
-me", a long job whose progress a background task writes into the session while the page
-polls it, and a websocket that reads the same session.
+It keeps sessions in memory, or in Redis when ``SESH_REDIS_URL`` is set, and says which.
+It shows a visit counter, a login that regenerates the id, a logout that invalidates the
+session, "remember me", a long job whose progress a background task writes into the
+session while the page polls it, and a websocket that reads the same session.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from sesh.adapters.fastapi import SessionDep
 from sesh.core import SessionConfig, SessionMiddleware, open_session
 from sesh.core.store import Store
+from sesh.core.tokens import short_hash
 from sesh.stores.memory import MemoryStore
 
 REMEMBER_ME = 30 * 24 * 60 * 60
@@ -28,16 +30,18 @@ JOB_STEP_SECONDS = float(os.environ.get("DEMO_JOB_STEP_SECONDS", "0.4"))
 SECRET = os.environ.get("SESH_SECRET", "demo-only-secret-change-me-0123456789-abcdef")
 
 
-def make_store() -> Store:
+def make_store() -> tuple[Store, str]:
+    """The store, and what the page says about it."""
     url = os.environ.get("SESH_REDIS_URL")
     if not url:
-        return MemoryStore()
+        return MemoryStore(), "MemoryStore: in this process, gone on restart"
     from sesh.stores.redis import RedisStore
 
-    return RedisStore(url, prefix="sesh-demo:")
+    redis = RedisStore(url, prefix="sesh-demo:")
+    return redis, f"RedisStore at {redis.endpoint}"
 
 
-store = make_store()
+store, STORE_NAME = make_store()
 # One configuration for the middleware and the background job, so that both agree.
 config = SessionConfig(secret_key=SECRET)
 app = FastAPI(title="sesh demo", openapi_url=None)
@@ -45,19 +49,49 @@ app.add_middleware(SessionMiddleware, store=store, config=config)
 
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>sesh demo</title>
-<style>body{{font:16px system-ui;max-width:42em;margin:2em auto;padding:0 1em}}
-dt{{font-weight:bold}} form{{margin:.5em 0}}</style></head><body>
-<h1>sesh demo</h1>
-<p id="visits">You have visited this page <strong>{visits}</strong> times.</p>
-{who}
-<h2>A long job</h2>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>
+:root {{ --ink: #1d2330; --muted: #5b6475; --line: #dde2ea; --accent: #2f6fdf; }}
+body {{ font: 16px/1.5 system-ui, sans-serif; color: var(--ink); background: #f6f7fb;
+       max-width: 46em; margin: 2em auto; padding: 0 1em; }}
+header p {{ color: var(--muted); margin-top: 0; }}
+section {{ background: #fff; border: 1px solid var(--line); border-radius: 10px;
+          padding: .5em 1.25em 1em; margin: 1em 0; }}
+h2 {{ font-size: 1.05em; margin-bottom: .25em; }}
+.what {{ color: var(--muted); font-size: .92em; margin-top: 0; }}
+dl {{ display: grid; grid-template-columns: 10em 1fr; gap: .25em 1em; margin: 0; }}
+dt {{ color: var(--muted); }} dd {{ margin: 0; }}
+code {{ background: #eef1f6; padding: 0 .3em; border-radius: 4px; }}
+button {{ background: var(--accent); color: #fff; border: 0; border-radius: 6px;
+         padding: .4em 1em; font: inherit; cursor: pointer; }}
+input[name=name] {{ font: inherit; padding: .3em; }}
+form {{ margin: .5em 0; }}
+</style></head><body>
+<header><h1>sesh demo</h1>
+<p>Sessions on <strong id="store">{store}</strong>. Each box below shows one feature.</p>
+</header>
+<section><h2>A visit counter</h2>
+<p class="what">A value in the session, changed on every request.</p>
+<p id="visits">You have visited this page <strong>{visits}</strong> times.</p></section>
+<section><h2>Log in and out</h2>
+<p class="what">Logging in gives the session a new id (the old one is dead at once: no
+session fixation). "Remember me" keeps the cookie for 30 days, otherwise it ends with the
+browser. Logging out deletes the session on the server, not just the cookie.</p>
+{who}</section>
+<section><h2>A background job</h2>
+<p class="what">A task on the server writes its progress into your session while this page
+polls it: the same session, used outside the request.</p>
 <form method="post" action="/job"><button id="start-job">Start a job</button></form>
-<p>Job: <span id="job">{job}</span></p>
-<h2>This session</h2>
-<dl><dt>Created</dt><dd id="created">{created}</dd>
+<p>Job: <span id="job">{job}</span></p></section>
+<section><h2>A websocket</h2>
+<p class="what">A websocket on the same site reads the same session.</p>
+<p id="socket">connecting...</p></section>
+<section><h2>This session</h2>
+<dl><dt>Id (its hash)</dt><dd><code id="session-id">{session_id}</code></dd>
+<dt>Created</dt><dd id="created">{created}</dd>
 <dt>Expires</dt><dd id="expires">{expires}</dd>
-<dt>Cookie</dt><dd id="cookie">{cookie}</dd>
-<dt>Over a websocket</dt><dd id="socket">connecting...</dd></dl>
+<dt>Cookie</dt><dd id="cookie">{cookie}</dd></dl>
+<p class="what">The cookie is HttpOnly: no script on this page can read it.</p></section>
 <script>
 const job = document.getElementById("job");
 async function poll() {{
@@ -66,7 +100,8 @@ async function poll() {{
   if (state.running) setTimeout(poll, 200);
 }}
 if ({running}) poll();
-const socket = new WebSocket(`ws://${{location.host}}/ws`);
+const scheme = location.protocol === "https:" ? "wss" : "ws";
+const socket = new WebSocket(`${{scheme}}://${{location.host}}/ws`);
 socket.onmessage = (event) => {{ document.getElementById("socket").textContent = event.data; }};
 </script>
 </body></html>
@@ -97,10 +132,12 @@ async def home(session: SessionDep) -> str:
     name = session.get("user")
     job = session.get("job")
     return PAGE.format(
+        store=html.escape(STORE_NAME),
         visits=session["visits"],
         who=LOGIN if name is None else LOGOUT.format(name=html.escape(name)),
         job=describe(job),
         running="true" if job is not None and job["step"] < JOB_STEPS else "false",
+        session_id=short_hash(session.id),
         created=when(session.created_at),
         expires=when(session.expires_at),
         cookie="until the browser closes" if session.get("browser_session") else "persistent",

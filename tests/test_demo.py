@@ -45,6 +45,24 @@ def test_the_demo_counts_logs_in_and_out(demo_url: str) -> None:
         assert "visited this page <strong>1</strong>" in browser.get("/").text
 
 
+def shown_id(page: str) -> str:
+    return page.split('<code id="session-id">')[1].split("</code>")[0]
+
+
+def test_the_demo_says_what_it_shows(demo_url: str) -> None:
+    with httpx.Client(base_url=demo_url) as browser:
+        page = browser.get("/").text
+        assert '<strong id="store">MemoryStore' in page
+        for feature in ("Log in and out", "Remember me", "A background job", "A websocket"):
+            assert feature in page
+        before = shown_id(browser.get("/").text)
+        assert len(before) == 8  # a hash of the id, never the id itself
+        assert before not in browser.cookies["session"]
+        browser.post("/login", data={"name": "Ada"})
+        after = shown_id(browser.get("/").text)
+        assert after != before  # the id changed at login
+
+
 def test_remember_me_makes_a_persistent_cookie(demo_url: str) -> None:
     with httpx.Client(base_url=demo_url) as browser:
         login = browser.post("/login", data={"name": "Bob", "remember": "1"})
