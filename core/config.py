@@ -143,6 +143,8 @@ class SessionConfig:
     allowed_origins: tuple[str, ...]
     """Origins besides the request's own host whose pages may open a websocket with the
     session (``"*"``: any)."""
+    trust_forwarded_proto: bool
+    """Whether ``secure="auto"`` believes a proxy's ``X-Forwarded-Proto``/``Forwarded``."""
     path: str
     domain: str | None
     secure: Secure

@@ -84,10 +84,11 @@ _OUTAGES = (
     OSError,
 )
 # Replies by which a server that is up refuses to serve now. redis-py gives some of them a
-# class of their own (above) but not all, and a refusal from inside a script arrives as a
-# plain ResponseError, its code after a "-" (Redis 6) or first (Redis 7).
+# class of their own (above) but not all; a refusal from inside a script arrives as a plain
+# ResponseError, its code first (Redis 7) or after a "-" (Redis 6), and one in a pipeline
+# after "caused error: ".
 _REFUSAL = re.compile(
-    r"(?:^|-)(OOM|NOREPLICAS|BUSY|LOADING|MASTERDOWN|READONLY|TRYAGAIN|CLUSTERDOWN)\b"
+    r"(?:^|-|error: )(OOM|NOREPLICAS|BUSY|LOADING|MASTERDOWN|READONLY|TRYAGAIN|CLUSTERDOWN)\b"
 )
 
 

@@ -45,7 +45,7 @@ _SLOW_MODULES = {
     "test_faults.py",
     "test_redis_outage.py",
 }
-_SLOW_FIXTURES = {"private_redis", "redis_cluster"}
+_SLOW_FIXTURES = {"private_redis", "redis_cluster", "busy_server"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

