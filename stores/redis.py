@@ -287,7 +287,8 @@ def _milliseconds(ttl: float) -> int:
 def _endpoint(client: Redis | RedisCluster) -> str:
     """Host and port (or socket path, or Sentinel service) of ``client``, for logs."""
     if isinstance(client, RedisCluster):
-        nodes = client.get_nodes() or client.startup_nodes
+        # Before its first command a cluster client knows only the nodes it was given.
+        nodes = client.get_nodes() or list(client.nodes_manager.startup_nodes.values())
         first = f"{nodes[0].host}:{nodes[0].port}" if nodes else "?"
         return f"cluster {first}"
     pool = client.connection_pool
