@@ -30,13 +30,15 @@ ENV_PREFIX = "SESH_"
 
 OUTAGE_CLOSE = 1013
 """The websocket close code of an outage: try again later."""
+OUTAGE_REASON = "session store unavailable"
 
 
 class OutageAnswer(msgspec.Struct, frozen=True):
-    """What sesh answers in the app's place when the store fails and ``on_store_error`` is
-    ``"fail"``: ``status`` and ``body`` for http, with ``Retry-After`` when
-    ``retry_after`` is set; a websocket is closed with 1013 (try again later). It is an ASGI
-    app; any other ASGI app may answer instead (``outage_answer=JSONResponse(...)``)."""
+    """What sesh answers to an http request in the app's place when the store fails and
+    ``on_store_error`` is ``"fail"``: ``status`` and ``body``, with ``Retry-After`` when
+    ``retry_after`` is set. It is an ASGI app; any other ASGI app may answer instead
+    (``outage_answer=JSONResponse(...)``). A websocket is closed with 1013 (try again
+    later) whatever the answer."""
 
     status: int = 503
     body: bytes = b"Service Unavailable: session store"
@@ -56,10 +58,6 @@ class OutageAnswer(msgspec.Struct, frozen=True):
         return headers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "websocket":
-            reason = "session store unavailable"
-            await send({"type": "websocket.close", "code": OUTAGE_CLOSE, "reason": reason})
-            return
         await send(
             {"type": "http.response.start", "status": self.status, "headers": self.headers()}
         )

@@ -42,7 +42,7 @@ from .commit import (
     Update,
     plan_commit,
 )
-from .config import SessionConfig, SessionOptions
+from .config import OUTAGE_CLOSE, OUTAGE_REASON, SessionConfig, SessionOptions
 from .cookies import read_values
 from .errors import ConfigurationError, SessionNotFound, SessionTooLarge, StoreUnavailable
 from .session import Session, attached, state_of
@@ -549,7 +549,7 @@ class _SendWithSession:
             new = await self._engine._commit_at_start(self._session, status, headers, websocket)
         except StoreUnavailable:
             self._answered = True
-            await self._engine.config.outage_answer(self._scope, _request_over, self._send)
+            await answer_outage(self._engine.config, self._scope, _request_over, self._send)
             return
         if new is not headers:
             message["headers"] = new
@@ -558,6 +558,15 @@ class _SendWithSession:
 
 async def _dropped() -> None:
     """What the app sends after sesh answered the outage in its place goes nowhere."""
+
+
+async def answer_outage(config: SessionConfig, scope: Scope, receive: Receive, send: Send) -> None:
+    """Answer in the app's place when the store failed under "fail": ``outage_answer`` for
+    http; a websocket is closed with 1013 (try again later), whatever the answer."""
+    if scope["type"] == "websocket":
+        await send({"type": "websocket.close", "code": OUTAGE_CLOSE, "reason": OUTAGE_REASON})
+        return
+    await config.outage_answer(scope, receive, send)
 
 
 def _accepts_headers(scope: Scope) -> bool:

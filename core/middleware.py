@@ -7,7 +7,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any
 
 from .config import SessionConfig, SessionOptions
-from .engine import SessionEngine, new_engine
+from .engine import SessionEngine, answer_outage, new_engine
 from .errors import NoSessionMiddleware, StoreUnavailable
 from .session import Session, state_of
 from .store import ClientStore, Store
@@ -54,7 +54,7 @@ class SessionMiddleware:
             try:
                 await engine.load(session)
             except StoreUnavailable:
-                await engine.config.outage_answer(scope, receive, send)
+                await answer_outage(engine.config, scope, receive, send)
                 return
         scope[key] = session
         if scope["type"] == "websocket":

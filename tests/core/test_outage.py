@@ -119,15 +119,19 @@ async def test_a_failed_late_save_is_logged_and_harmless(
     assert "changes made after the response started were not saved" in caplog.text
 
 
+@pytest.mark.parametrize("answer", [None, "an ASGI app"])
 async def test_a_websocket_is_closed_with_try_again_later(
-    switch: SpyStore, clock: FakeClock
+    switch: SpyStore, clock: FakeClock, answer: str | None
 ) -> None:
+    from starlette.responses import JSONResponse
+
     browser = await logged_in(switch, clock)
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         raise AssertionError("not reached")
 
-    browser.app = SessionMiddleware(app, store=switch, clock=clock)
+    options: dict[str, Any] = {} if answer is None else {"outage_answer": JSONResponse({}, 503)}
+    browser.app = SessionMiddleware(app, store=switch, clock=clock, **options)
     switch.down = True
     sent = await browser.websocket()
     assert sent == [
