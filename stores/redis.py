@@ -86,9 +86,10 @@ _OUTAGES = (
 # Replies by which a server that is up refuses to serve now. redis-py gives some of them a
 # class of their own (above) but not all; a refusal from inside a script arrives as a plain
 # ResponseError, its code first (Redis 7) or after a "-" (Redis 6), and one in a pipeline
-# after "caused error: ".
+# after "caused error: " (quoted in a tuple's repr by redis-py 5.0).
 _REFUSAL = re.compile(
-    r"(?:^|-|error: )(OOM|NOREPLICAS|BUSY|LOADING|MASTERDOWN|READONLY|TRYAGAIN|CLUSTERDOWN)\b"
+    r"(?:^|-|error: (?:\(['\"])?)"
+    r"(OOM|NOREPLICAS|BUSY|LOADING|MASTERDOWN|READONLY|TRYAGAIN|CLUSTERDOWN)\b"
 )
 
 
@@ -276,8 +277,12 @@ class RedisStore:
         await self._call(self.client.ping())
 
     async def aclose(self) -> None:
-        """Close the client's connections (only needed for a client built from a URL)."""
-        await self.client.aclose()
+        """Close the client and every connection of its pool, at the app's shutdown (a
+        client from ``Sentinel.master_for`` keeps its pool open on a plain ``aclose()``)."""
+        if isinstance(self.client, Redis):
+            await self.client.aclose(close_connection_pool=True)
+        else:
+            await self.client.aclose()
 
 
 def _milliseconds(ttl: float) -> int:

@@ -225,6 +225,7 @@ async def test_a_replica_refuses_writes_and_a_cut_off_one_reads_as_an_outage(
         ("ERR Error running script (call to f_0): @user_script:3: -OOM command not allowed", "OOM"),
         # redis-py names a pipeline's failed command (never logged: it holds the key):
         ("Command # 1 (DEL k) of pipeline caused error: NOREPLICAS Not enough", "NOREPLICAS"),
+        ("Command # 1 (DEL k) of pipeline caused error: ('NOREPLICAS Not',)", "NOREPLICAS"),
         ("WRONGTYPE Operation against a key holding the wrong kind of value", None),
         ("ERR unknown command 'HGETALL'", None),
     ],
