@@ -143,7 +143,10 @@ class Replicated:
         watcher.close()
 
     def store(self, **options: Any) -> RedisStore:
-        self.watcher = SentinelClient([("127.0.0.1", self.sentinel.port)], socket_timeout=TIMEOUT)
+        # redis-py 8.1 (on Python 3.10) leaves Sentinel's __init__ untyped.
+        self.watcher = SentinelClient(  # type: ignore[no-untyped-call,unused-ignore]
+            [("127.0.0.1", self.sentinel.port)], socket_timeout=TIMEOUT
+        )
         return RedisStore(self.watcher.master_for("mymaster"), prefix=PREFIX, **options)
 
     async def close(self, store: RedisStore) -> None:
