@@ -122,6 +122,11 @@ class SessionEngine:
         self.config = config if config is not None else SessionConfig(**options)
         if isinstance(store, CookieNameBinding):
             self.client = store.for_cookie(self.config.cookie_name)
+        if self.client is not None and not self.config.autoload:
+            raise ConfigurationError(
+                "autoload=False defers a store round trip, and a cookie store makes none: the "
+                "session arrives with its cookie. Drop autoload=False, or use a server-side store"
+            )
         self._down_until = 0.0  # under "continue": new sessions are read-only until then
         self._warned_accept = False  # that the server sends no headers with websocket.accept
         self.values_only: str | None = None

@@ -369,3 +369,8 @@ async def test_a_signed_payload_with_an_absurd_deadline_is_no_session(
     client = client_for(CookieStore(KEY), clock, lambda s: dict(s))
     response = await client.request(headers=[(b"cookie", b"session=" + signed(body))])
     assert response.text == "{}"
+
+
+def test_autoload_off_with_a_cookie_store_is_refused_not_ignored() -> None:
+    with pytest.raises(ConfigurationError, match="autoload=False"):
+        SessionMiddleware(responder(None), store=CookieStore(KEY), autoload=False)
