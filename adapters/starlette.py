@@ -73,7 +73,7 @@ class SessionMiddleware(_CoreMiddleware):
         store: Store | ClientStore | None = None,
         **options: Unpack[EngineOptions],
     ) -> None:
-        secrets = starlette_secrets(secret_key)
+        secrets = _starlette_secrets(secret_key)
         if max_age is not None and max_age <= 0:
             max_age = 0  # Starlette's 0 and negatives alike: the browser keeps nothing
         if store is None:
@@ -95,7 +95,7 @@ class SessionMiddleware(_CoreMiddleware):
         )
 
 
-def starlette_secrets(secret_key: Any) -> list[bytes]:
+def _starlette_secrets(secret_key: Any) -> list[bytes]:
     """``secret_key`` as Starlette apps give it (a str, a ``Secret``, or a list of them),
     as sesh's secrets. Secrets shorter than sesh's minimum are kept, with one warning."""
     items = list(secret_key) if isinstance(secret_key, list | tuple) else [secret_key]
@@ -114,9 +114,9 @@ def starlette_secrets(secret_key: Any) -> list[bytes]:
     short = sum(isinstance(key, ShortSecret) for key in secrets)
     if short:
         logger.warning(
-            "%d of the session secrets %s shorter than %d bytes, which anyone who can guess "
-            "it turns into a login as any user: rotate to a long one (secret_key=[new, old]), "
-            'made with: python -c "import secrets; print(secrets.token_urlsafe(48))"',
+            "%d of the session secrets %s shorter than %d bytes: whoever guesses one can sign "
+            "a session as any user. Rotate to a long one with secret_key=[new, old]; make it "
+            'with: python -c "import secrets; print(secrets.token_urlsafe(48))"',
             short,
             "is" if short == 1 else "are",
             MIN_SECRET_BYTES,

@@ -46,10 +46,17 @@ class OutageAnswer(msgspec.Struct, frozen=True):
     retry_after: int | None = 1
 
     def __post_init__(self) -> None:
-        if isinstance(self.status, bool) or not 400 <= self.status <= 599:
-            raise ConfigurationError(f"an outage answer's status is 4xx or 5xx: {self.status!r}")
-        if self.retry_after is not None and self.retry_after < 0:
-            raise ConfigurationError("retry_after is a number of seconds >= 0, or None")
+        # msgspec checks no types when a struct is built in Python: checked here, so that a
+        # mistake fails at start-up, not in the middle of an outage.
+        status, retry = self.status, self.retry_after
+        if type(status) is not int or not 400 <= status <= 599:
+            raise ConfigurationError(f"an outage answer's status is 4xx or 5xx: {status!r}")
+        if not isinstance(self.body, bytes):
+            raise ConfigurationError(f"an outage answer's body is bytes: {self.body!r}")
+        if not isinstance(self.content_type, str):
+            raise ConfigurationError(f"content_type is a str: {self.content_type!r}")
+        if retry is not None and (type(retry) is not int or retry < 0):
+            raise ConfigurationError("retry_after is a whole number of seconds >= 0, or None")
 
     def headers(self) -> list[tuple[bytes, bytes]]:
         headers = [(b"content-type", self.content_type.encode("latin-1"))]
@@ -188,9 +195,6 @@ class SessionConfig:
 
         # Normalised, so that equal secrets compare equal however they were given.
         settle("secret_key", None if secret_key is None else tuple(secret_list(secret_key)))
-        settle(
-            "tokens", TokenCodec(secret_key, cookie_name if isinstance(cookie_name, str) else "")
-        )
         cookie = CookieSpec(
             cookie_name,
             path=path,
@@ -201,6 +205,7 @@ class SessionConfig:
             partitioned=partitioned,
         )
         settle("cookie", cookie)
+        settle("tokens", TokenCodec(secret_key, cookie.name))  # the name is in its key
         for name in ("cookie_name", "path", "domain", "secure", "samesite"):
             settle(name, getattr(cookie, name if name != "cookie_name" else "name"))
         # 0 is Starlette's "the browser keeps nothing": each session ends with the response

@@ -192,7 +192,11 @@ async def test_the_outage_answer_can_be_any_asgi_app(switch: SpyStore, clock: Fa
     ("options", "message"),
     [
         ({"status": 200}, "4xx or 5xx"),
+        ({"status": "503"}, "4xx or 5xx"),
+        ({"body": "text, not bytes"}, "body is bytes"),
+        ({"content_type": b"text/plain"}, "content_type"),
         ({"retry_after": -1}, "retry_after"),
+        ({"retry_after": 1.5}, "retry_after"),
     ],
 )
 def test_a_bad_outage_answer_is_refused(options: dict[str, Any], message: str) -> None:
