@@ -81,6 +81,7 @@ class EngineOptions(TypedDict, total=False):
     on_store_error: OnStoreError
     outage_answer: ASGIApp
     allowed_origins: Collection[str]
+    websocket_cookies: bool | Literal["auto"]
     trust_forwarded_proto: bool
     autoload: bool
     scope_key: str
@@ -114,6 +115,7 @@ _OPTIONS = (
     "on_store_error",
     "outage_answer",
     "allowed_origins",
+    "websocket_cookies",
     "trust_forwarded_proto",
     "path",
     "domain",
@@ -148,6 +150,9 @@ class SessionConfig:
     allowed_origins: tuple[str, ...]
     """Origins besides the request's own host whose pages may open a websocket with the
     session (``"*"``: any)."""
+    websocket_cookies: bool | Literal["auto"]
+    """Whether the server sends a cookie with ``websocket.accept`` (``"auto"``: as its ASGI
+    spec_version says); without, websockets start no new session."""
     trust_forwarded_proto: bool
     """Whether ``secure="auto"`` believes a proxy's ``X-Forwarded-Proto``/``Forwarded``."""
     path: str
@@ -179,6 +184,7 @@ class SessionConfig:
         on_store_error: OnStoreError = "fail",
         outage_answer: ASGIApp | None = None,
         allowed_origins: Collection[str] = (),
+        websocket_cookies: bool | Literal["auto"] = "auto",
         trust_forwarded_proto: bool = False,
         path: str = "/",
         domain: str | None = None,
@@ -254,6 +260,11 @@ class SessionConfig:
             )
         settle("outage_answer", OutageAnswer() if outage_answer is None else outage_answer)
         settle("allowed_origins", _origins(allowed_origins))
+        if websocket_cookies not in (True, False, "auto"):
+            raise ConfigurationError(
+                f"websocket_cookies must be True, False or 'auto', not {websocket_cookies!r}"
+            )
+        settle("websocket_cookies", websocket_cookies)
         flags = {
             "browser_session": browser_session,
             "httponly": httponly,
@@ -385,8 +396,9 @@ def _parse(variable: str, name: str, text: str) -> Any:
         "autoload",
         "secure",
         "trust_forwarded_proto",
+        "websocket_cookies",
     ):
-        if name == "secure" and text.lower() == "auto":
+        if name in ("secure", "websocket_cookies") and text.lower() == "auto":
             return "auto"
         if text.lower() not in _FLAGS:
             raise ConfigurationError(f"{variable} must be true or false: {text!r}")

@@ -188,14 +188,17 @@ class SessionEngine:
         """Whether a websocket handshake may have the session its cookie names: not from a
         page of another origin (cross-site websocket hijacking: the browser sends the
         cookie whichever site opened the socket). And when its server cannot send headers
-        with ``websocket.accept`` (ASGI spec_version < 2.1), no cookie can reach the client,
-        so the session can be read and changed but no new one started."""
-        if not _accepts_headers(scope):
+        with ``websocket.accept`` (``websocket_cookies``: by default, as its ASGI
+        spec_version says), no cookie can reach the client, so the session can be read and
+        changed but no new one started."""
+        can = self.config.websocket_cookies
+        if not (_accepts_headers(scope) if can == "auto" else can):
             if not self._warned_accept:
                 self._warned_accept = True
                 logger.warning(
-                    "this server cannot send headers with websocket.accept (ASGI spec_version "
-                    "below 2.1): websockets read and change existing sessions, but start none"
+                    "this server sends no headers with websocket.accept (websocket_cookies="
+                    "False, or ASGI spec_version below 2.1): websockets read and change "
+                    "existing sessions, but start none"
                 )
             state.response_started()
         origin = _header(scope, b"origin")

@@ -111,6 +111,26 @@ async def test_a_server_that_declares_no_accept_headers_gets_no_new_session(
     assert store.writes == 0
 
 
+@pytest.mark.parametrize(
+    ("declared", "setting", "started"),
+    [("2.4", False, False), ("2.0", True, True), ("2.4", "auto", True), ("2.0", "auto", False)],
+)
+async def test_websocket_cookies_overrides_what_the_server_declares(
+    clock: FakeClock, declared: str, setting: Any, started: bool
+) -> None:
+    store = SpyStore(MemoryStore(clock=clock))
+    app = SessionMiddleware(socket_app(bump), store=store, clock=clock, websocket_cookies=setting)
+    sent = await Client(app, spec_version=declared).websocket()
+    assert ("headers" in sent[0]) is started
+    assert store.writes == int(started)
+
+
+def test_websocket_cookies_takes_true_false_or_auto() -> None:
+    with pytest.raises(ConfigurationError, match="websocket_cookies"):
+        SessionConfig(websocket_cookies="no")  # type: ignore[arg-type]
+    assert SessionConfig.from_env({"SESH_WEBSOCKET_COOKIES": "false"}).websocket_cookies is False
+
+
 # -- handshakes from pages of other origins (cross-site websocket hijacking) ----------------
 
 
