@@ -7,9 +7,39 @@ import re
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+
+
+@contextmanager
+def _serve(
+    command: list[str], ready: Callable[[str], str | None], env: dict[str, str] | None, **popen: Any
+) -> Iterator[str]:
+    """Run a server until ``ready`` finds its base URL in a line of its log; yield it."""
+    server = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, **(env or {})},
+        **popen,
+    )
+    assert server.stdout is not None
+    try:
+        for line in server.stdout:
+            url = ready(line)
+            if url is not None:
+                # Keep reading its log, so that a full pipe never blocks it.
+                threading.Thread(target=server.stdout.read, daemon=True).start()
+                yield url
+                break
+        else:
+            raise RuntimeError(f"{command} exited before it was ready")
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
 
 
 @contextmanager
@@ -18,28 +48,18 @@ def uvicorn(
 ) -> Iterator[str]:
     """Serve ``app`` (``module:attribute`` in ``app_dir``, or a factory of one); yields
     its base URL."""
-    server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--app-dir", str(app_dir), app,
-         "--host", "127.0.0.1", "--port", "0", "--no-access-log",
-         *(["--factory"] if factory else [])],
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, **(env or {})},
-    )  # fmt: skip
-    assert server.stderr is not None
-    try:
-        for line in server.stderr:  # uvicorn says where it listens once it is ready
-            found = re.search(r"Uvicorn running on (http://127\.0\.0\.1:\d+)", line)
-            if found:
-                # Keep reading its log, so that a full pipe never blocks it.
-                threading.Thread(target=server.stderr.read, daemon=True).start()
-                yield found[1]
-                break
-        else:
-            raise RuntimeError(f"{app} exited before it was ready")
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+
+    def ready(line: str) -> str | None:  # uvicorn says where it listens once it is ready
+        found = re.search(r"Uvicorn running on (http://127\.0\.0\.1:\d+)", line)
+        return None if found is None else found[1]
+
+    command = [
+        sys.executable, "-m", "uvicorn", "--app-dir", str(app_dir), app,
+        "--host", "127.0.0.1", "--port", "0", "--no-access-log",
+        *(["--factory"] if factory else []),
+    ]  # fmt: skip
+    with _serve(command, ready, env) as url:
+        yield url
 
 
 @contextmanager
@@ -48,24 +68,15 @@ def granian(app_dir: Path, app: str, env: dict[str, str] | None = None) -> Itera
     from support.redis_servers import free_port
 
     port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "granian", "--interface", "asgi", "--host", "127.0.0.1",
-         "--port", str(port), "--workers", "1", app],
+    command = [
+        sys.executable, "-m", "granian", "--interface", "asgi", "--host", "127.0.0.1",
+        "--port", str(port), "--workers", "1", app,
+    ]  # fmt: skip
+    # granian says where it listens, and then that its worker has started: ready then.
+    with _serve(
+        command,
+        lambda line: f"http://127.0.0.1:{port}" if "Started worker" in line else None,
+        env,
         cwd=app_dir,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, **(env or {})},
-    )  # fmt: skip
-    assert server.stdout is not None
-    try:
-        for line in server.stdout:  # granian says where it listens, then starts its worker
-            if "Started worker" in line:
-                threading.Thread(target=server.stdout.read, daemon=True).start()
-                yield f"http://127.0.0.1:{port}"
-                break
-        else:
-            raise RuntimeError(f"{app} exited before it was ready")
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+    ) as url:
+        yield url
