@@ -19,15 +19,10 @@ from sesh.core.testing import DATA, Client, FakeClock, SessionContract, StoreCon
 from sesh.core.tokens import store_key
 from sesh.stores.redis import META, RedisStore
 
+from support.redis_keys import remaining_ttl, remove_own_keys
 from support.redis_servers import RedisClusterNodes, RedisServer
 
 pytestmark = pytest.mark.anyio
-
-
-async def pttl(store: Store, key: str) -> float | None:
-    assert isinstance(store, RedisStore)
-    left = await store.client.pttl(store.prefix + key)
-    return None if left < 0 else left / 1000
 
 
 class TestRedisStoreContract(StoreContract):
@@ -36,7 +31,7 @@ class TestRedisStoreContract(StoreContract):
         return redis_store
 
     async def remaining_ttl(self, store: Store, key: str) -> float | None:
-        return await pttl(store, key)
+        return await remaining_ttl(store, key)
 
 
 class TestRedisSessions(SessionContract):
@@ -53,11 +48,9 @@ async def cluster_store(
     redis_cluster: RedisClusterNodes, redis_prefix: str
 ) -> AsyncIterator[RedisStore]:
     client = RedisCluster(host="127.0.0.1", port=redis_cluster.first_port)
-    yield RedisStore(client, prefix=redis_prefix)
-    # The prefix fixture inspects the shared server; clean the cluster ourselves.
-    async for key in client.scan_iter(match=redis_prefix + "*"):
-        assert await client.pttl(key) > 0
-        await client.delete(key)
+    store = RedisStore(client, prefix=redis_prefix)
+    yield store
+    await remove_own_keys(store)
     await client.aclose()
 
 
@@ -67,7 +60,7 @@ class TestClusterStoreContract(StoreContract):
         return cluster_store
 
     async def remaining_ttl(self, store: Store, key: str) -> float | None:
-        return await pttl(store, key)
+        return await remaining_ttl(store, key)
 
 
 class TestClusterSessions(SessionContract):

@@ -26,6 +26,7 @@ from sesh.core.tokens import store_key
 from sesh.stores.redis import RedisStore
 
 from conftest import need_service
+from support.redis_keys import remaining_ttl, remove_own_keys
 from support.redis_servers import (
     RedisClusterNodes,
     RedisServer,
@@ -284,10 +285,7 @@ def valkey(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
 async def valkey_store(valkey: RedisServer) -> AsyncIterator[RedisStore]:
     store = RedisStore(valkey.url, prefix=PREFIX)
     yield store
-    keys = await store.client.keys(PREFIX + "*")
-    assert all([await store.client.pttl(key) > 0 for key in keys])
-    if keys:
-        await store.client.delete(*keys)
+    await remove_own_keys(store)
     await store.aclose()
 
 
@@ -297,9 +295,7 @@ class TestValkeyStoreContract(StoreContract):
         return valkey_store
 
     async def remaining_ttl(self, store: Store, key: str) -> float | None:
-        assert isinstance(store, RedisStore)
-        left = await store.client.pttl(store.prefix + key)
-        return None if left < 0 else left / 1000
+        return await remaining_ttl(store, key)
 
 
 class TestValkeySessions(SessionContract):
