@@ -34,7 +34,7 @@ from sesh.stores.redis import RedisStore  # noqa: E402
 from support.redis_servers import (  # noqa: E402
     RedisClusterNodes,
     RedisServer,
-    Sentinel,
+    SentinelGroup,
     caught_up,
     is_master,
     valkey_binary,
@@ -49,10 +49,15 @@ def counter(session: Any) -> int:
     return int(session["n"])
 
 
-async def outage_after(victim: RedisServer, browser: Client) -> tuple[float, int, str]:
-    """Kill ``victim``; visit until served: seconds to the first 200, 503s, the answer."""
+async def outage_after(
+    victim: RedisServer, browser: Client, *, restart: bool = False
+) -> tuple[float, int, str]:
+    """Kill ``victim`` (and, with ``restart``, start it again at once on the same port and
+    data); visit until served: seconds to the first 200, 503s meanwhile, the answer."""
     victim.kill()
     started, failures = time.monotonic(), 0
+    if restart:
+        victim.start()
     while (answer := await browser.request()).status != 200:
         assert answer.status == 503, answer.status
         failures += 1
@@ -79,31 +84,23 @@ async def cluster(directory: Path, node_timeout: int) -> tuple[float, int, str]:
 
 
 async def sentinel(directory: Path, down_after: int) -> tuple[float, int, str]:
-    master = RedisServer(directory, durable=False)
-    master.start()
-    replica = RedisServer(directory, "--replicaof", "127.0.0.1", str(master.port), durable=False)
-    replica.start()
-    watcher = Sentinel(directory, master, down_after=down_after)
-    watcher.start()
+    group = SentinelGroup(directory, down_after=down_after)
     try:
-        probe = watcher.client()
-        while not any(r["master-link-status"] == "ok" for r in probe.sentinel_slaves("mymaster")):
-            pass
-        # redis-py 8.1 (on Python 3.10) leaves Sentinel's __init__ untyped.
         sentinels = SentinelClient(  # type: ignore[no-untyped-call,unused-ignore]
-            [("127.0.0.1", watcher.port)]
+            [("127.0.0.1", group.sentinel.port)]
         )
         client = sentinels.master_for("mymaster")
         store = RedisStore(client, prefix=PREFIX, timeout=TIMEOUT, wait_replicas=1)
         browser = Client(SessionMiddleware(responder(counter), store=store))
         await browser.request()
-        caught_up(master)
-        figures = await outage_after(master, browser)
-        await client.aclose()
+        caught_up(group.master)
+        figures = await outage_after(group.master, browser)
+        await store.aclose()
+        for watcher in sentinels.sentinels:
+            await watcher.aclose()
         return figures
     finally:
-        for server in (watcher, replica, master):
-            server.stop()
+        group.stop()
 
 
 async def standalone(directory: Path, binary: str) -> tuple[float, int, str]:
@@ -115,14 +112,9 @@ async def standalone(directory: Path, binary: str) -> tuple[float, int, str]:
         store = RedisStore(server.url, prefix=PREFIX, timeout=TIMEOUT)
         browser = Client(SessionMiddleware(responder(counter), store=store))
         await browser.request()
-        server.kill()
-        started = time.monotonic()
-        server.start()  # the same port and data directory
-        failures = 0
-        while (answer := await browser.request()).status != 200:
-            failures += 1
+        figures = await outage_after(server, browser, restart=True)
         await store.aclose()
-        return time.monotonic() - started, failures, answer.text
+        return figures
     finally:
         server.stop()
 

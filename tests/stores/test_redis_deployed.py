@@ -20,7 +20,7 @@ from sesh.core.testing import Client, responder
 from sesh.stores.redis import RedisStore, refusal
 
 from conftest import need_service
-from support.redis_servers import RedisServer, binaries_present
+from support.redis_servers import RedisServer, binaries_present, caught_up
 
 pytestmark = pytest.mark.anyio
 DEADLINE = 0.3
@@ -273,12 +273,8 @@ def replicated(private_redis: RedisServer) -> Iterator[RedisServer]:
         durable=False,
     )  # fmt: skip
     replica.start()
-    probe = replica.client()
-    for _ in range(100_000):  # each try is a round trip: until the link is up
-        if probe.info("replication")["master_link_status"] == "up":
-            break
+    caught_up(private_redis)
     yield replica
-    probe.close()
     replica.stop()
 
 

@@ -30,7 +30,7 @@ from support.redis_keys import remaining_ttl, remove_own_keys
 from support.redis_servers import (
     RedisClusterNodes,
     RedisServer,
-    Sentinel,
+    SentinelGroup,
     binaries_present,
     caught_up,
     is_master,
@@ -117,31 +117,8 @@ async def test_a_cluster_master_killed_under_load_costs_503s_for_a_while_and_no_
 # -- Sentinel ---------------------------------------------------------------------------------
 
 
-class Replicated:
-    """A master, its replica, and a sentinel watching them."""
-
-    def __init__(self, directory: Path, *safety: str) -> None:
-        self.master = RedisServer(directory, *safety, durable=False)
-        self.master.start()
-        self.replica = RedisServer(
-            directory, "--replicaof", "127.0.0.1", str(self.master.port), *safety, durable=False
-        )
-        self.replica.start()
-        caught_up(self.master)
-        if safety:  # the master counts a good replica only once a second: until it does,
-            admin = self.master.client()  # it refuses every write (NOREPLICAS)
-            while admin.info("replication").get("min_slaves_good_slaves", 0) < 1:
-                pass
-            admin.close()
-        self.sentinel = Sentinel(directory, self.master, down_after=1000)
-        self.sentinel.start()
-        watcher = self.sentinel.client()
-        while not any(  # until the sentinel has found the replica it would promote
-            replica["port"] == self.replica.port and replica["master-link-status"] == "ok"
-            for replica in watcher.sentinel_slaves("mymaster")
-        ):
-            pass
-        watcher.close()
+class Replicated(SentinelGroup):
+    """A sentinel group, and the store the tests run on it."""
 
     def store(self, **options: Any) -> RedisStore:
         # redis-py 8.1 (on Python 3.10) leaves Sentinel's __init__ untyped.
@@ -155,10 +132,6 @@ class Replicated:
         await store.aclose()
         for client in self.watcher.sentinels:
             await client.aclose()
-
-    def stop(self) -> None:
-        for server in (self.sentinel, self.replica, self.master):
-            server.stop()
 
 
 # The README's safe settings: a master cut off from its replica refuses writes.

@@ -111,13 +111,15 @@ class RedisServer:
 
 
 def caught_up(master: RedisServer, replicas: int = 1) -> None:
-    """Wait (by round trips) until ``replicas`` replicas have all that ``master`` wrote."""
+    """Wait (by round trips) until ``replicas`` replicas are online, their first sync done,
+    and have all that ``master`` wrote."""
     client = master.client()
     try:
         for _ in range(100_000):
             info = client.info("replication")
-            offsets = [info[f"slave{index}"]["offset"] for index in range(replicas)
-                       if f"slave{index}" in info]  # fmt: skip
+            online = [info[f"slave{index}"] for index in range(replicas)
+                      if info.get(f"slave{index}", {}).get("state") == "online"]  # fmt: skip
+            offsets = [replica["offset"] for replica in online]
             if len(offsets) == replicas and min(offsets) >= info["master_repl_offset"]:
                 return
     finally:
@@ -261,3 +263,37 @@ def _wheel_platform() -> str:
         if platform.machine() in ("x86_64", "AMD64")
         else "manylinux_2_28_aarch64"
     )
+
+
+class SentinelGroup:
+    """A master, its replica, and a sentinel watching them (quorum 1, a failover after
+    ``down_after`` ms of silence); ``safety`` are options of both servers. Started when
+    built: the replica caught up, counted good by the master when ``safety`` asks for
+    good replicas, and known to the sentinel as the one it would promote."""
+
+    def __init__(self, directory: Path, *safety: str, down_after: int = 1000) -> None:
+        self.master = RedisServer(directory, *safety, durable=False)
+        self.master.start()
+        self.replica = RedisServer(
+            directory, "--replicaof", "127.0.0.1", str(self.master.port), *safety, durable=False
+        )
+        self.replica.start()
+        caught_up(self.master)
+        if safety:  # the master counts a good replica only once a second: until it does,
+            admin = self.master.client()  # it refuses every write (NOREPLICAS)
+            while admin.info("replication").get("min_slaves_good_slaves", 0) < 1:
+                pass
+            admin.close()
+        self.sentinel = Sentinel(directory, self.master, down_after=down_after)
+        self.sentinel.start()
+        watcher = self.sentinel.client()
+        while not any(  # each try a round trip, until the sentinel knows the replica
+            replica["port"] == self.replica.port and replica["master-link-status"] == "ok"
+            for replica in watcher.sentinel_slaves("mymaster")
+        ):
+            pass
+        watcher.close()
+
+    def stop(self) -> None:
+        for server in (self.sentinel, self.replica, self.master):
+            server.stop()
