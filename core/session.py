@@ -40,10 +40,8 @@ class Session(dict[str, Any]):
         code written against Starlette's class. ``load()`` and ``save()`` refuse it. The
         engine makes the sessions of requests with :func:`attached`."""
         values = dict(data, **kwargs)
-        for key, value in values.items():
-            encode_value(check_key(key), value)
+        self._state = SessionState.detached(values)  # refuses a value it cannot store
         dict.update(self, values)
-        self._state = SessionState.detached(values)
 
     # -- reading: marks the session accessed (for Vary: Cookie) ------------------------------
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from .codec import IMMUTABLE, decode_values, encode_value
+from .codec import IMMUTABLE, check_key, decode_values, encode_value
 from .commit import Cookie, Moment, Plan, Snapshot, plan_unchanged
 from .config import SessionConfig
 from .cookies import MAX_LIFETIME
@@ -151,7 +151,9 @@ class SessionState:
         """The state of a session tied to no request (``Session(data)``): ``values`` count
         as loaded, so the session starts unmodified."""
         state = cls(None)
-        state._baseline = {key: encode_value(key, value) for key, value in values.items()}
+        state._baseline = {
+            key: encode_value(check_key(key), value) for key, value in values.items()
+        }
         state._decoded = dict(values)
         state._mutable = any(type(value) not in IMMUTABLE for value in values.values())
         return state

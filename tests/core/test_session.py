@@ -13,6 +13,7 @@ from sesh.core import (
     Session,
     SessionDataError,
     SessionEngine,
+    SessionError,
     SessionMiddleware,
     SessionNotLoaded,
     session_data,
@@ -231,3 +232,27 @@ async def test_an_unstorable_change_in_place_is_refused_at_the_commit_naming_the
     with pytest.raises(SessionDataError, match=r"session\['cart'\]"):
         await engine.response_starts(session, 200, [])
     assert len(store) == 0
+
+
+# -- a session tied to no request: Session(data), as Starlette's ---------------------------------
+
+
+def test_a_detached_session_starts_unmodified_and_notices_changes() -> None:
+    session = Session({"cart": [1]}, user="ada")
+    assert session == {"cart": [1], "user": "ada"}
+    assert not session.modified
+    session["cart"].append(2)  # in place, on a value it handed out
+    assert session.modified
+
+
+@pytest.mark.parametrize(
+    ("data", "message"), [({"a": object()}, "session\\['a'\\]"), ({1: 2}, "keys")]
+)
+def test_a_detached_session_refuses_what_no_store_could_keep(data: Any, message: str) -> None:
+    with pytest.raises(SessionDataError, match=message):
+        Session(data)
+
+
+async def test_a_detached_session_cannot_be_saved() -> None:
+    with pytest.raises(SessionError, match="belongs to no request"):
+        await Session({"a": 1}).save()
