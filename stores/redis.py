@@ -37,6 +37,8 @@ from sesh.core.store import Record
 logger = logging.getLogger("sesh.redis")
 
 META = b"\xff"  # the metadata field: never valid UTF-8, so never a session key
+MAX_CONNECTIONS = 100
+"""The pool size of a store built from a URL, per process (redis-py's own default)."""
 T = TypeVar("T")
 
 
@@ -139,7 +141,7 @@ class RedisStore:
         *,
         prefix: str = "sesh:",
         timeout: float = 0.5,
-        max_connections: int = 100,
+        max_connections: int = MAX_CONNECTIONS,
         wait_replicas: int = 0,
     ) -> None:
         if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
@@ -167,7 +169,7 @@ class RedisStore:
                 "client must be a redis:// URL or a redis.asyncio Redis or RedisCluster, "
                 f"not {type(client).__name__}"
             )
-        elif max_connections != 100:
+        elif max_connections != MAX_CONNECTIONS:
             raise ConfigurationError(
                 "max_connections sizes the pool of a store built from a URL; a client you "
                 "built keeps its own pool: size that one"
