@@ -16,14 +16,11 @@ the engine applies the outage policy.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import math
 import re
-import sys
-from collections.abc import AsyncIterator, Awaitable, Collection, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Collection, Mapping
 from typing import Any, NamedTuple, TypeVar, cast
 
 from redis import exceptions as redis_errors
@@ -33,6 +30,8 @@ from redis.asyncio.sentinel import SentinelConnectionPool
 
 from sesh.core.errors import ConfigurationError, StoreUnavailable
 from sesh.core.store import Record
+
+from ._deadline import deadline
 
 logger = logging.getLogger("sesh.redis")
 
@@ -99,23 +98,6 @@ def refusal(error: redis_errors.ResponseError) -> str | None:
     """The code of a reply by which the server refuses to serve now, if it is one."""
     found = _REFUSAL.search(str(error))
     return None if found is None else found.group(1)
-
-
-if sys.version_info >= (3, 11):
-    _deadline = asyncio.timeout
-else:  # pragma: no cover - Python 3.10
-
-    @asynccontextmanager
-    async def _deadline(seconds: float) -> AsyncIterator[None]:
-        task = asyncio.current_task()
-        assert task is not None
-        handle = asyncio.get_running_loop().call_later(seconds, task.cancel)
-        try:
-            yield
-        except asyncio.CancelledError:
-            raise TimeoutError from None
-        finally:
-            handle.cancel()
 
 
 class RedisStore:
@@ -193,7 +175,7 @@ class RedisStore:
 
     async def _call(self, awaitable: Awaitable[T]) -> T:
         try:
-            async with _deadline(self.timeout):
+            async with deadline(self.timeout):
                 return await awaitable
         except _OUTAGES as error:
             raise StoreUnavailable(f"redis at {self.endpoint}: {type(error).__name__}") from None
