@@ -10,12 +10,15 @@ from typing import Any
 
 import pytest
 import redis
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from sesh.core import SessionMiddleware
 from sesh.core.testing import Action, Client, FakeClock, responder
 from sesh.stores.memory import MemoryStore
 from sesh.stores.redis import RedisStore
+from sesh.stores.sql import SQLStore
 
+from support.databases import Databases
 from support.redis_servers import RedisClusterNodes, RedisServer, binaries_present
 from support.spy import SpyStore
 
@@ -175,3 +178,46 @@ def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClu
     cluster.start()
     yield cluster
     cluster.stop()
+
+
+# -- SQL ----------------------------------------------------------------------------------
+# PostgreSQL and MariaDB are shared too: this run's schema and database, dropped at the end.
+
+SQL_SERVERS = ["postgresql", "mariadb", "sqlite"]
+
+
+@pytest.fixture(scope="session")
+def databases() -> Iterator[Databases]:
+    spaces = Databases()
+    yield spaces
+    spaces.drop()
+
+
+@pytest.fixture
+def sql_server(request: pytest.FixtureRequest, databases: Databases) -> str:
+    """Which database a test runs on (parametrize ``sql_server`` with SQL_SERVERS)."""
+    server: str = request.param
+    if server != "sqlite":
+        need_service(databases.reachable(server), server)
+        databases.make(server)
+    return server
+
+
+@pytest.fixture
+async def sql_engine(
+    sql_server: str, databases: Databases, tmp_path: Path
+) -> AsyncIterator[AsyncEngine]:
+    engine = databases.engine(sql_server, tmp_path)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def sql_store(sql_engine: AsyncEngine, clock: FakeClock) -> AsyncIterator[SQLStore]:
+    """A SQLStore on a table of this test's own, on the fake clock."""
+    store = SQLStore(sql_engine, table=f"sessions_{next(_tests)}", clock=clock)
+    await store.create_table()
+    yield store
+    await store.aclose()
+    async with sql_engine.begin() as conn:
+        await conn.run_sync(store.table.drop)

@@ -1,0 +1,567 @@
+"""SQLStore: sessions in a table of PostgreSQL, MySQL/MariaDB or SQLite.
+
+The store runs on the app's SQLAlchemy ``AsyncEngine`` (its pool, its dialect) or on one it
+builds from a URL. Its few statements run on the driver connection the engine's pool hands
+out (asyncpg, asyncmy, aiosqlite), not through SQLAlchemy Core:
+``benchmarks/sql_clients.py`` measured Core at several times the driver's CPU per load on
+this machine, and these statements are fixed, so Core's compilation buys nothing here.
+
+One row per session, its primary key the hash of the id (never the id):
+
+* ``data``: the session's fields, MessagePack of ``{name: encoded value}``;
+* ``meta``: the engine's bookkeeping, rewritten alone by a touch;
+* ``expires_at``: absolute expiry, epoch seconds by the store's clock. Loads and writes
+  ignore rows past it; :meth:`SQLStore.purge_expired` removes them in small batches;
+* ``version``: bumped by every change of ``data``, for compare-and-set.
+
+Each operation is one statement, except an update of data: it reads the row with its
+version, merges the change, and writes only if the version is still the one it read, up to
+:data:`MERGE_ATTEMPTS` times. Two requests changing different keys therefore both win, and
+an update that finds no row (a logout happened) creates nothing.
+
+Every call runs under the store's deadline; a database that cannot be reached, or that
+refuses writes (a read-only replica, a full disk, a locked SQLite file), raises
+:class:`~sesh.core.errors.StoreUnavailable`, and the engine applies the outage policy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sqlite3
+import sys
+import time
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from typing import Any, Protocol, TypeVar
+
+import msgspec
+import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.util import greenlet_spawn
+
+from sesh.core.errors import ConfigurationError, StoreUnavailable
+from sesh.core.store import Record
+from sesh.core.tokens import short_hash
+from sesh.core.types import Clock
+
+from ._deadline import deadline
+
+logger = logging.getLogger("sesh.sql")
+
+__all__ = ["MERGE_ATTEMPTS", "PURGE_BATCH", "SQLStore", "session_table"]
+
+MERGE_ATTEMPTS = 32
+"""How often an update tries when other writers keep changing the same session's data.
+Every round lets at least one writer through, so this many concurrent writers of one
+session all succeed; past it the update is an outage
+(:class:`~sesh.core.errors.StoreUnavailable`), as it is past the deadline."""
+PURGE_BATCH = 1000
+"""Rows one purge statement removes at most: each batch is its own short transaction."""
+
+T = TypeVar("T")
+_encode_data = msgspec.msgpack.Encoder().encode
+_decode_data = msgspec.msgpack.Decoder(dict[str, bytes]).decode
+
+
+def session_table(name: str = "sesh_sessions", metadata: sa.MetaData | None = None) -> sa.Table:
+    """The table SQLStore keeps sessions in, with its expiry index, as an SQLAlchemy
+    ``Table``: add it to your own ``MetaData`` and Alembic's autogenerate creates it."""
+    # Keys are ASCII hashes: a binary collation on MySQL, whose default one ignores case.
+    key_type = sa.String(128).with_variant(
+        mysql.VARCHAR(128, charset="ascii", collation="ascii_bin"), "mysql", "mariadb"
+    )
+    # MySQL's BLOB stops at 64 KiB; sessions may be larger.
+    blob = sa.LargeBinary().with_variant(mysql.LONGBLOB(), "mysql", "mariadb")
+    return sa.Table(
+        name,
+        metadata if metadata is not None else sa.MetaData(),
+        sa.Column("session_key", key_type, primary_key=True),
+        sa.Column("data", blob, nullable=False),
+        sa.Column("meta", blob, nullable=False),
+        sa.Column("expires_at", sa.Double(), nullable=False),
+        sa.Column("version", sa.BigInteger(), nullable=False),
+        sa.Index(f"{name}_expires_at", "expires_at"),
+    )
+
+
+class Driver(Protocol):
+    """What the stores need of a database driver: statements are written with ``%s``
+    placeholders, and each driver runs them in its own style."""
+
+    def placeholders(self, statement: str) -> str:
+        """``statement`` with each ``%s`` in the driver's own placeholder style."""
+        ...
+
+    async def fetch_one(self, conn: Any, statement: str, args: Sequence[Any]) -> Any:
+        """The first row of a query, a tuple, or ``None``."""
+        ...
+
+    async def execute(self, conn: Any, statement: str, args: Sequence[Any]) -> int:
+        """Run a write and commit it; the number of rows it matched."""
+        ...
+
+    def is_duplicate(self, error: BaseException) -> bool:
+        """Whether ``error`` is a primary key violation."""
+        ...
+
+    def outage(self, error: BaseException) -> str | None:
+        """Why ``error`` means the database cannot serve now, or ``None`` if it is not that."""
+        ...
+
+
+class _Postgres:
+    """asyncpg. Outside a transaction each statement commits on its own."""
+
+    def __init__(self) -> None:
+        import asyncpg
+
+        self._errors = asyncpg.PostgresError
+
+    def placeholders(self, statement: str) -> str:
+        parts = statement.split("%s")
+        return parts[0] + "".join(f"${n}{part}" for n, part in enumerate(parts[1:], start=1))
+
+    async def fetch_one(self, conn: Any, statement: str, args: Sequence[Any]) -> Any:
+        row = await conn.fetchrow(statement, *args)
+        return None if row is None else tuple(row)
+
+    async def execute(self, conn: Any, statement: str, args: Sequence[Any]) -> int:
+        status: str = await conn.execute(statement, *args)  # "UPDATE 1", "INSERT 0 1"
+        return int(status.rsplit(" ", 1)[1])
+
+    def is_duplicate(self, error: BaseException) -> bool:
+        return getattr(error, "sqlstate", None) == "23505"
+
+    def outage(self, error: BaseException) -> str | None:
+        if not isinstance(error, self._errors):
+            return None
+        code: str = getattr(error, "sqlstate", "") or ""
+        # connection (08), resources such as a full disk (53), operator intervention such
+        # as a shutdown (57), system errors (58), a read-only transaction (25006, a hot
+        # standby), and the conflicts a retry resolves (40001, 40P01, 55P03).
+        if code[:2] in {"08", "53", "57", "58"} or code in {"25006", "40001", "40P01", "55P03"}:
+            return f"{type(error).__name__} ({code})"
+        return None
+
+
+# Server errors by which MySQL or MariaDB refuses to serve now (beyond what the driver
+# classes as OperationalError): read-only modes, full disk or table, lock conflicts.
+_MYSQL_REFUSALS = {1021, 1037, 1038, 1040, 1053, 1114, 1205, 1213, 1290, 1792, 1836}
+
+
+class _MySQL:
+    """asyncmy: DB-API cursors, a transaction per connection until commit (aiomysql 0.3 is
+    left out: it fails on PyMySQL 1.2). SQLAlchemy connects with FOUND_ROWS, so a row
+    count is the rows matched, changed or not."""
+
+    def __init__(self, module: Any) -> None:
+        self._operational = module.OperationalError
+        self._integrity = module.IntegrityError
+        self._database_error = module.DatabaseError
+
+    def placeholders(self, statement: str) -> str:
+        return statement
+
+    async def fetch_one(self, conn: Any, statement: str, args: Sequence[Any]) -> Any:
+        async with conn.cursor() as cursor:
+            await cursor.execute(statement, tuple(args))
+            row = await cursor.fetchone()
+        # A read must not leave a transaction open: under REPEATABLE READ its snapshot
+        # would hide other writers from the next read on this connection (a merge retry).
+        await conn.commit()
+        return None if row is None else tuple(row)
+
+    async def execute(self, conn: Any, statement: str, args: Sequence[Any]) -> int:
+        async with conn.cursor() as cursor:
+            await cursor.execute(statement, tuple(args))
+            count: int = cursor.rowcount
+        await conn.commit()
+        return count
+
+    def is_duplicate(self, error: BaseException) -> bool:
+        return isinstance(error, self._integrity) and error.args[:1] == (1062,)
+
+    def outage(self, error: BaseException) -> str | None:
+        if isinstance(error, self._operational) or (
+            isinstance(error, self._database_error)
+            and error.args[:1] in {(n,) for n in _MYSQL_REFUSALS}
+        ):
+            return f"{type(error).__name__} ({error.args[0] if error.args else '?'})"
+        return None
+
+
+# What SQLite says when it cannot serve now; anything else (no such table, say) is a bug.
+_SQLITE_REFUSALS = (
+    "database is locked",
+    "database table is locked",
+    "disk i/o error",
+    "database or disk is full",
+    "attempt to write a readonly database",
+    "unable to open database file",
+)
+
+
+class _SQLite:
+    """aiosqlite, whose connection runs in a thread of its own."""
+
+    def placeholders(self, statement: str) -> str:
+        return statement.replace("%s", "?")
+
+    async def fetch_one(self, conn: Any, statement: str, args: Sequence[Any]) -> Any:
+        async with conn.execute(statement, tuple(args)) as cursor:
+            row = await cursor.fetchone()
+        return None if row is None else tuple(row)
+
+    async def execute(self, conn: Any, statement: str, args: Sequence[Any]) -> int:
+        async with conn.execute(statement, tuple(args)) as cursor:
+            count: int = cursor.rowcount
+        await conn.commit()
+        return count
+
+    def is_duplicate(self, error: BaseException) -> bool:
+        return isinstance(error, sqlite3.IntegrityError)
+
+    def outage(self, error: BaseException) -> str | None:
+        if isinstance(error, sqlite3.OperationalError) and str(error).lower().startswith(
+            _SQLITE_REFUSALS
+        ):
+            return f"sqlite: {error}"
+        return None
+
+
+def _driver(engine: AsyncEngine) -> Driver:
+    dialect = engine.dialect
+    if dialect.name == "postgresql" and dialect.driver == "asyncpg":
+        return _Postgres()
+    if dialect.name in {"mysql", "mariadb"} and dialect.driver == "asyncmy":
+        import asyncmy.errors
+
+        return _MySQL(asyncmy.errors)
+    if dialect.name == "sqlite" and dialect.driver == "aiosqlite":
+        return _SQLite()
+    raise ConfigurationError(
+        f"no SQL session store for {dialect.name}+{dialect.driver}: use postgresql+asyncpg, "
+        "mysql+asyncmy (or mariadb+asyncmy) or sqlite+aiosqlite"
+    )
+
+
+def _engine(engine: AsyncEngine | str, timeout: float) -> tuple[AsyncEngine, bool]:
+    """The engine to run on, and whether the store made it (and so disposes of it)."""
+    if isinstance(engine, AsyncEngine):
+        return engine, False
+    if not isinstance(engine, str):
+        raise ConfigurationError(
+            f"engine must be an SQLAlchemy AsyncEngine or a URL, not {type(engine).__name__}"
+        )
+    try:
+        url = sa.make_url(engine)
+    except sa.exc.ArgumentError as error:
+        raise ConfigurationError(f"not a database URL: {error}") from None
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        # A locked file is waited for as long as the deadline, then is an outage.
+        made = create_async_engine(url, connect_args={"timeout": timeout})
+        # Several processes share the file: WAL lets readers go on beside the one writer.
+        sa.event.listen(made.sync_engine, "connect", _sqlite_wal)
+        return made, True
+    return create_async_engine(url), True
+
+
+def _sqlite_wal(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.close()
+
+
+class Database:
+    """An engine, its driver, a deadline: how the SQL stores run a statement. Each call
+    checks a driver connection out of the engine's pool and returns it; one that failed
+    midway (cancelled by the deadline, say) is discarded, never reused."""
+
+    def __init__(self, engine: AsyncEngine | str, timeout: float, owner: str) -> None:
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
+            raise ConfigurationError(f"timeout must be a positive number of seconds: {timeout!r}")
+        self.engine, self.owned = _engine(engine, timeout)
+        self.driver = _driver(self.engine)
+        self.timeout = float(timeout)
+        self.owner = owner
+        self._discarding: set[asyncio.Task[Any]] = set()
+        url = self.engine.url
+        self.endpoint = (
+            f"sqlite {url.database}"
+            if url.get_backend_name() == "sqlite"
+            else f"{url.get_backend_name()} at {url.host}:{url.port or 'default port'}"
+        )
+        """Where the database is, for logs: never credentials."""
+
+    def statement(self, text: str) -> str:
+        return self.driver.placeholders(text)
+
+    async def run(self, work: Callable[[Any], Awaitable[T]]) -> T:
+        """``work(driver_connection)`` under the deadline; an outage as StoreUnavailable."""
+        try:
+            async with deadline(self.timeout):
+                pooled = await self.engine.raw_connection()
+                try:
+                    result = await work(pooled.driver_connection)
+                except BaseException:
+                    self._discard(pooled)
+                    raise
+                await greenlet_spawn(pooled.close)
+                return result
+        except StoreUnavailable:
+            raise
+        except (OSError, TimeoutError, sa.exc.TimeoutError) as error:
+            raise StoreUnavailable(f"{self.endpoint}: {type(error).__name__}") from None
+        except sa.exc.DBAPIError as error:  # raised by the pool, while connecting
+            raise StoreUnavailable(
+                f"{self.endpoint}: cannot connect ({type(error.orig).__name__})"
+            ) from None
+        except Exception as error:
+            cause = self.driver.outage(error)
+            if cause is None:
+                raise
+            raise StoreUnavailable(f"{self.endpoint}: {cause}") from None
+
+    def _discard(self, pooled: Any) -> None:
+        """Close a connection whose state is unknown, in the background: a driver that
+        works in a thread (aiosqlite) closes only once its current call ends, and the
+        caller's deadline must not wait for that."""
+        task = asyncio.get_running_loop().create_task(greenlet_spawn(pooled.invalidate))
+        self._discarding.add(task)
+        task.add_done_callback(self._discarding.discard)
+
+    async def fetch_one(self, statement: str, args: Sequence[Any]) -> Any:
+        return await self.run(lambda conn: self.driver.fetch_one(conn, statement, args))
+
+    async def execute(self, statement: str, args: Sequence[Any]) -> int:
+        return await self.run(lambda conn: self.driver.execute(conn, statement, args))
+
+    async def ping(self) -> None:
+        await self.fetch_one("SELECT 1", ())
+
+    async def aclose(self) -> None:
+        if self._discarding:
+            await asyncio.wait(self._discarding)
+        if self.owned:
+            await self.engine.dispose()
+
+
+class _Statements:
+    """SQLStore's statements for one table, in its driver's placeholder style."""
+
+    def __init__(self, database: Database, table: sa.Table) -> None:
+        name = database.engine.dialect.identifier_preparer.quote(table.name)
+        s = database.statement
+        where_live = "session_key = %s AND expires_at > %s"
+        self.load = s(f"SELECT data, meta FROM {name} WHERE {where_live}")
+        self.load_versioned = s(f"SELECT data, version FROM {name} WHERE {where_live}")
+        self.insert = s(
+            f"INSERT INTO {name} (session_key, data, meta, expires_at, version) "
+            "VALUES (%s, %s, %s, %s, 1)"
+        )
+        self.clear_expired = s(f"DELETE FROM {name} WHERE session_key = %s AND expires_at <= %s")
+        self.write = s(
+            f"UPDATE {name} SET data = %s, meta = %s, expires_at = %s, version = version + 1 "
+            f"WHERE session_key = %s AND version = %s AND expires_at > %s"
+        )
+        self.touch = s(f"UPDATE {name} SET meta = %s, expires_at = %s WHERE {where_live}")
+        self.delete = s(f"DELETE FROM {name} WHERE {where_live}")
+        # MySQL cannot select from the table it deletes from, but can bound a DELETE.
+        if database.engine.dialect.name in {"mysql", "mariadb"}:
+            self.purge = s(f"DELETE FROM {name} WHERE expires_at <= %s LIMIT %s")
+        else:
+            self.purge = s(
+                f"DELETE FROM {name} WHERE session_key IN "
+                f"(SELECT session_key FROM {name} WHERE expires_at <= %s LIMIT %s)"
+            )
+
+
+class SQLStore:
+    """Sessions in a SQL table. ``engine`` is the app's SQLAlchemy ``AsyncEngine`` or a URL
+    (``postgresql+asyncpg://...``, ``mysql+asyncmy://...``, ``sqlite+aiosqlite:///file.db``);
+    a store built from a URL owns its engine and disposes of it in :meth:`aclose`.
+
+    ``table`` names the table (create it with :meth:`create_table`, or migrate to
+    :meth:`ddl`); ``timeout`` is the deadline of every call, in seconds, connecting
+    included; ``clock`` gives the wall-clock time rows expire by (inject one in tests).
+
+    On SQLite, a store built from a URL puts the file in WAL mode, so that several worker
+    processes on one machine share it: readers never wait for the writer.
+    """
+
+    def __init__(
+        self,
+        engine: AsyncEngine | str,
+        *,
+        table: str = "sesh_sessions",
+        timeout: float = 1.0,
+        clock: Clock = time.time,
+    ) -> None:
+        if not isinstance(table, str) or not table:
+            raise ConfigurationError(f"table must be a non-empty str: {table!r}")
+        self.database = Database(engine, timeout, "SQLStore")
+        self.table = session_table(table)
+        """The table as an SQLAlchemy ``Table``."""
+        self.endpoint = self.database.endpoint
+        self._clock = clock
+        self._sql = _Statements(self.database, self.table)
+
+    @property
+    def engine(self) -> AsyncEngine:
+        return self.database.engine
+
+    async def load(self, key: str) -> Record | None:
+        row = await self.database.fetch_one(self._sql.load, (key, self._clock()))
+        if row is None:
+            return None
+        data = _decode_row(row[0], key)
+        return None if data is None else Record(data, bytes(row[1]))
+
+    async def create(self, key: str, record: Record, ttl: float) -> bool:
+        now = self._clock()
+        args = (key, _encode_data(record.data), record.meta, now + ttl)
+        driver = self.database.driver
+
+        async def insert(conn: Any) -> bool:
+            try:
+                await driver.execute(conn, self._sql.insert, args)
+            except Exception as error:
+                if not driver.is_duplicate(error):
+                    raise
+                # Taken: by a live session (never overwritten), or by one that expired and
+                # awaits the purge, which may go now.
+                if not await driver.execute(conn, self._sql.clear_expired, (key, now)):
+                    return False
+                await driver.execute(conn, self._sql.insert, args)
+            return True
+
+        return await self.database.run(insert)
+
+    async def update(
+        self,
+        key: str,
+        changed: Mapping[str, bytes],
+        removed: Collection[str],
+        meta: bytes,
+        ttl: float,
+    ) -> bool:
+        if not changed and not removed:
+            return await self.touch(key, meta, ttl)
+        driver = self.database.driver
+
+        async def merge(conn: Any) -> bool:
+            for _ in range(MERGE_ATTEMPTS):
+                now = self._clock()
+                row = await driver.fetch_one(conn, self._sql.load_versioned, (key, now))
+                if row is None:
+                    return False  # ended: a logout is never undone
+                data = _decode_row(row[0], key) or {}
+                for name in removed:
+                    data.pop(name, None)
+                data.update(changed)
+                args = (_encode_data(data), meta, now + ttl, key, row[1], now)
+                if await driver.execute(conn, self._sql.write, args):
+                    return True
+            raise StoreUnavailable(
+                f"{self.endpoint}: a session's data kept changing under "
+                f"{MERGE_ATTEMPTS} attempts to update it"
+            )
+
+        return await self.database.run(merge)
+
+    async def touch(self, key: str, meta: bytes, ttl: float) -> bool:
+        now = self._clock()
+        return bool(await self.database.execute(self._sql.touch, (meta, now + ttl, key, now)))
+
+    async def delete(self, key: str) -> bool:
+        return bool(await self.database.execute(self._sql.delete, (key, self._clock())))
+
+    async def purge_expired(self, *, batch: int = PURGE_BATCH) -> int:
+        """Remove expired rows, ``batch`` at a time, each batch its own statement (so no
+        lock is held for long); how many went."""
+        if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+            raise ConfigurationError(f"batch must be a positive int: {batch!r}")
+        now = self._clock()
+        total = 0
+        while True:
+            gone = await self.database.execute(self._sql.purge, (now, batch))
+            total += gone
+            if gone < batch:
+                return total
+
+    async def create_table(self) -> None:
+        """Create the table and its expiry index unless they exist (and, on SQLite, put the
+        file in WAL mode)."""
+        async with self.engine.begin() as conn:
+            await conn.run_sync(self.table.create, checkfirst=True)
+        if self.engine.dialect.name == "sqlite":
+            async with self.engine.connect() as conn:
+                await conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+
+    def ddl(self) -> str:
+        """The SQL that :meth:`create_table` runs, for this store's database: for teams that
+        write their migrations themselves."""
+        return ddl(self.table, self.engine.dialect)
+
+    async def ping(self) -> None:
+        """Check that the database answers, within the deadline (at start-up)."""
+        await self.database.ping()
+
+    async def aclose(self) -> None:
+        """Dispose of the engine if the store made it from a URL; yours stays yours."""
+        await self.database.aclose()
+
+
+def _decode_row(blob: bytes, key: str) -> dict[str, bytes] | None:
+    try:
+        return _decode_data(blob)
+    except (msgspec.DecodeError, TypeError):
+        logger.warning("a session row holds data sesh did not write (%s): ignored", short_hash(key))
+        return None
+
+
+def ddl(table: sa.Table, dialect: sa.engine.Dialect) -> str:
+    """``CREATE TABLE`` and ``CREATE INDEX`` of ``table`` in ``dialect``'s SQL."""
+    statements = [sa.schema.CreateTable(table)] + [sa.schema.CreateIndex(i) for i in table.indexes]
+    return "".join(f"{str(s.compile(dialect=dialect)).strip()};\n\n" for s in statements)
+
+
+def _main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m sesh.stores.sql", description="Manage SQLStore's table."
+    )
+    parser.add_argument("--table", default="sesh_sessions")
+    commands = parser.add_subparsers(dest="command", required=True)
+    show = commands.add_parser("ddl", help="print the SQL that creates the table")
+    show.add_argument("url", help="a database URL, or only its dialect: postgresql, mysql, sqlite")
+    create = commands.add_parser("create", help="create the table unless it exists")
+    create.add_argument("url")
+    purge = commands.add_parser("purge", help="remove expired rows, in batches")
+    purge.add_argument("url")
+    purge.add_argument("--batch", type=int, default=PURGE_BATCH)
+    options = parser.parse_args(argv)
+
+    if options.command == "ddl":
+        url = options.url if "://" in options.url else options.url + "://"
+        dialect = sa.make_url(url).get_dialect()()
+        print(ddl(session_table(options.table), dialect), end="")
+        return 0
+
+    async def run() -> str:
+        store = SQLStore(options.url, table=options.table, timeout=60)
+        try:
+            if options.command == "create":
+                await store.create_table()
+                return f"table {options.table} ready"
+            return f"{await store.purge_expired(batch=options.batch)} expired sessions removed"
+        finally:
+            await store.aclose()
+
+    print(asyncio.run(run()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))
