@@ -51,12 +51,13 @@ from .store import (
     ClientStore,
     ClosableStore,
     CookieNameBinding,
+    ForeignIds,
     PurgeableStore,
     Record,
     Store,
     ValuesOnlyFormat,
 )
-from .tokens import is_session_id, short_hash, store_key
+from .tokens import ForeignTokens, IdScheme, short_hash
 from .types import Message, Receive, Scope, Send
 
 if TYPE_CHECKING:
@@ -127,6 +128,12 @@ class SessionEngine:
                 "autoload=False defers a store round trip, and a cookie store makes none: the "
                 "session arrives with its cookie. Drop autoload=False, or use a server-side store"
             )
+        self.ids: IdScheme = self.config.tokens
+        """How ids are made, carried by the cookie, read back and filed: sesh's own, or
+        those of the framework a :class:`~sesh.core.store.ForeignIds` store shares."""
+        if isinstance(store, ForeignIds):
+            self.ids = ForeignTokens(store)
+            self._check_foreign(store)
         self._down_until = 0.0  # under "continue": new sessions are read-only until then
         self._warned_accept = False  # that the server sends no headers with websocket.accept
         self.values_only: str | None = None
@@ -139,6 +146,26 @@ class SessionEngine:
                     f"{store.format_name} carries only the values: use sesh's own "
                     "store=CookieStore(secret_key) or a server-side store, or drop idle_timeout"
                 )
+
+    def _check_foreign(self, store: ForeignIds) -> None:
+        config, who = self.config, store.framework
+        if config.secret_key is not None:
+            raise ConfigurationError(
+                f"{type(store).__name__} shares {who}'s cookie, which carries the bare session "
+                f"key {who} reads: drop secret_key (the store's own secret signs the data)"
+            )
+        if config.cookie_name != store.cookie_name:
+            raise ConfigurationError(
+                f"{type(store).__name__} shares {who}'s cookie: set "
+                f"cookie_name={store.cookie_name!r} ({who}'s name for it), not "
+                f"{config.cookie_name!r}"
+            )
+        if config.idle_timeout is not None:
+            raise ConfigurationError(
+                f"{who}'s session rows keep no time of the last visit, so idle_timeout cannot "
+                f"apply to {type(store).__name__}: drop it (each save moves the expiry, as in "
+                f"{who})"
+            )
 
     # -- a request arrives -------------------------------------------------------------------
 
@@ -164,7 +191,7 @@ class SessionEngine:
                 self._while_down(session)
             return session
         if self.client is None:
-            tokens = config.tokens
+            tokens = self.ids
             now = config.clock() - config.leeway if tokens.signed else 0.0  # bare ids: no time
             verified = _one_valid(values, tokens.load, now)
             if verified is not None:
@@ -239,7 +266,7 @@ class SessionEngine:
         session_id = state.pending()
         if session_id is None:
             return
-        key = store_key(session_id)
+        key = self.ids.key(session_id)
         try:
             assert self.server is not None  # only a server-side store's cookie names a record
             record = await self.server.load(key)
@@ -414,11 +441,10 @@ class SessionEngine:
             raise
         return True, created if created is not None else plan.record
 
-    @staticmethod
-    async def _create(state: SessionState, store: Store, step: Create) -> str:
+    async def _create(self, state: SessionState, store: Store, step: Create) -> str:
         session_id = state.cookie_id()  # the id the app may already have read
         for _ in range(_CREATE_ATTEMPTS):
-            key = store_key(session_id)
+            key = self.ids.key(session_id)
             if await store.create(key, step.record, step.ttl):
                 return key
             session_id = state.new_id()
@@ -448,7 +474,7 @@ class SessionEngine:
 
     def _cookie_value(self, state: SessionState, plan: Plan, compact: bool = False) -> str:
         if self.client is None:
-            return self.config.tokens.dump(state.cookie_id(), plan.deadline)
+            return self.ids.dump(state.cookie_id(), plan.deadline)
         record = Record(dict(plan.data), plan.meta)
         return self.client.seal(state.cookie_id(), record, compact=compact)
 
@@ -480,7 +506,7 @@ class SessionEngine:
                 "a cookie store keeps each session in its browser: it cannot be opened outside "
                 "a request; use a server-side store (MemoryStore, RedisStore)"
             )
-        if not is_session_id(session_id):
+        if not self.ids.is_id(session_id):
             raise SessionNotFound("not a session id: pass session.id, not the cookie's value")
         state = SessionState(self)
         state.response_started()  # a worker's session has no cookie to change

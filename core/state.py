@@ -350,8 +350,11 @@ class SessionState:
 
     def new_id(self) -> str:
         """A fresh id for a record about to be created (another, after a collision)."""
-        self._session_id = new_id()
+        self._session_id = self._new_id()
         return self._session_id
+
+    def _new_id(self) -> str:
+        return new_id() if self._engine is None else self._engine.ids.new_id()
 
     def accessed(self) -> bool:
         return self._accessed
@@ -498,7 +501,7 @@ class SessionState:
     def cookie_id(self) -> str:
         """The id the cookie carries, drawn now if the session has none yet."""
         if self._session_id is None:
-            self._session_id = new_id()
+            self._session_id = self._new_id()
         return self._session_id
 
     def abandon(self) -> None:

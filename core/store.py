@@ -48,6 +48,7 @@ __all__ = [
     "ClientStore",
     "ClosableStore",
     "CookieNameBinding",
+    "ForeignIds",
     "Meta",
     "PurgeableStore",
     "Record",
@@ -108,6 +109,33 @@ class Store(Protocol):
 
     async def delete(self, key: str) -> bool:
         """Remove ``key``. True if it existed."""
+        ...
+
+
+@runtime_checkable
+class ForeignIds(Protocol):
+    """A :class:`Store` whose sessions another framework shares (Django's
+    ``django_session``), so its ids are that framework's: the store makes and recognises
+    them, the cookie carries the bare id under :attr:`cookie_name`, and the id is the
+    record's key as it is (the other framework finds rows by it: there is no hash to hide
+    it behind).
+
+    The engine then refuses ``secret_key`` (the other framework reads the bare id, not a
+    signed one), a ``cookie_name`` other than the store's, and ``idle_timeout`` (the rows
+    keep no time of the last visit).
+    """
+
+    framework: str
+    """Who else uses these sessions, for errors: "Django"."""
+    cookie_name: str
+    """The name of that framework's session cookie."""
+
+    def new_id(self) -> str:
+        """A fresh id, as that framework makes them."""
+        ...
+
+    def is_id(self, value: str) -> bool:
+        """Whether ``value`` has the shape of an id that framework makes."""
         ...
 
 

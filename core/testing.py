@@ -30,7 +30,7 @@ from .config import SessionConfig
 from .engine import SessionEngine
 from .middleware import SessionMiddleware
 from .session import Session
-from .store import ClientStore, Record, Store
+from .store import ClientStore, ForeignIds, Record, Store
 from .types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = [
@@ -402,9 +402,18 @@ class SessionContract:
         self._clock = clock
         return Client(self.app(None))
 
+    @property
+    def cookie(self) -> str:
+        """The session cookie's name: another framework's for a store that shares its
+        sessions (:class:`~sesh.core.store.ForeignIds`)."""
+        return self._store.cookie_name if isinstance(self._store, ForeignIds) else "session"
+
     def app(self, action: Action | None, **options: Any) -> Any:
         options.setdefault("clock", self._clock)
-        options.setdefault("secret_key", SECRET)
+        if isinstance(self._store, ForeignIds):  # that framework's cookie: its bare id
+            options.setdefault("cookie_name", self._store.cookie_name)
+        else:
+            options.setdefault("secret_key", SECRET)
         return SessionMiddleware(responder(action), store=self._store, **options)
 
     async def run(self, client: Client, action: Action, **options: Any) -> Response:
@@ -454,17 +463,17 @@ class SessionContract:
 
     async def test_regenerate_keeps_the_data_under_a_new_id(self, client: Client) -> None:
         await self.run(client, lambda s: s.update(a=1))
-        before = client.jar["session"]
+        before = client.jar[self.cookie]
         response = await self.run(client, lambda s: s.regenerate())
         assert len(response.set_cookies) == 1
-        assert client.jar["session"] != before
+        assert client.jar[self.cookie] != before
         assert await self.show(client) == "{'a': 1}"
 
     async def test_invalidate_forgets_the_session(self, client: Client) -> None:
         await self.run(client, lambda s: s.update(a=1))
         response = await self.run(client, lambda s: s.invalidate())
         assert cookie_attributes(response.set_cookies[0])["max-age"] == "0"
-        assert "session" not in client.jar
+        assert self.cookie not in client.jar
         assert await self.show(client) == "{}"
 
     async def test_the_lifetime_is_enforced_by_the_server(self, client: Client) -> None:
@@ -494,8 +503,8 @@ class SessionContract:
 
     async def test_a_tampered_cookie_is_no_session(self, client: Client) -> None:
         await self.run(client, lambda s: s.update(a=1))
-        value = client.jar["session"]
-        client.jar["session"] = value[:10] + ("A" if value[10] != "A" else "B") + value[11:]
+        value = client.jar[self.cookie]
+        client.jar[self.cookie] = value[:10] + ("A" if value[10] != "A" else "B") + value[11:]
         response = await self.run(client, lambda s: dict(s))
         assert response.status == 200
         assert response.text == "{}"
@@ -597,22 +606,22 @@ class SessionContract:
 
     async def test_clear_ends_the_session(self, client: Client) -> None:
         await self.run(client, lambda s: s.update(user="ada"))
-        before = client.jar["session"]
+        before = client.jar[self.cookie]
         response = await self.run(client, lambda s: s.clear())
         [deletion] = response.set_cookies
         assert cookie_attributes(deletion)["max-age"] == "0"
         assert cookie_attributes(deletion)["path"] == "/"
-        assert "session" not in client.jar
+        assert self.cookie not in client.jar
         if isinstance(self._store, Store):  # a server-side record is gone for good
-            client.jar["session"] = before
+            client.jar[self.cookie] = before
             assert await self.show(client) == "{}"
-            del client.jar["session"]
+            del client.jar[self.cookie]
         await self.run(client, lambda s: s.update(user="bob"))
-        assert client.jar["session"] != before
+        assert client.jar[self.cookie] != before
         assert await self.show(client) == "{'user': 'bob'}"
 
     async def test_deleting_the_last_key_ends_the_session(self, client: Client) -> None:
         await self.run(client, lambda s: s.update(user="ada"))
         response = await self.run(client, lambda s: s.pop("user"))
         assert cookie_attributes(response.set_cookies[0])["max-age"] == "0"
-        assert "session" not in client.jar
+        assert self.cookie not in client.jar

@@ -12,11 +12,15 @@ import math
 import secrets
 from collections.abc import Sequence
 from hashlib import blake2b
+from typing import TYPE_CHECKING
 
 import msgspec
 
 from .errors import ConfigurationError
 from .signing import KeyedTags
+
+if TYPE_CHECKING:
+    from .store import ForeignIds
 
 MIN_SECRET_BYTES = 32
 # The shape of an id, checked without a regex: translating maps each character an id may
@@ -103,9 +107,13 @@ class Verified(msgspec.Struct, frozen=True):
 
 
 class TokenCodec:
-    """Turns session ids into cookie values and back, signed when secrets are given."""
+    """sesh's own ids: how they are made, put in cookies (signed when secrets are given)
+    and read back, and the store key each is filed under."""
 
     __slots__ = ("_tags", "signed")
+    new_id = staticmethod(new_id)
+    is_id = staticmethod(is_session_id)
+    key = staticmethod(store_key)
 
     def __init__(self, secret_key: SecretKeys | None = None, cookie_name: str = "session") -> None:
         # The cookie's name is part of the key: a value issued under one name is refused
@@ -137,3 +145,37 @@ class TokenCodec:
         if index is None or int(body[44:]) <= now:
             return None
         return Verified(body[:43].decode("ascii"), index > 0)
+
+
+class ForeignTokens:
+    """The ids of a :class:`~sesh.core.store.ForeignIds` store, as the engine uses
+    :class:`TokenCodec`'s: the store makes and recognises them, the cookie carries the bare
+    id, and the id is its own key."""
+
+    __slots__ = ("_is_id", "new_id")
+    signed = False
+
+    def __init__(self, store: ForeignIds) -> None:
+        self.new_id = store.new_id
+        self._is_id = store.is_id
+
+    def is_id(self, value: object) -> bool:
+        return isinstance(value, str) and self._is_id(value)
+
+    @staticmethod
+    def key(session_id: str) -> str:
+        return session_id
+
+    @staticmethod
+    def dump(session_id: str, deadline: float) -> str:
+        return session_id
+
+    def load(self, value: bytes, now: float) -> Verified | None:
+        if not value.isascii():
+            return None
+        text = value.decode("ascii")
+        return Verified(text, False) if self._is_id(text) else None
+
+
+IdScheme = TokenCodec | ForeignTokens
+"""What the engine asks for ids: ``new_id``, ``is_id``, ``key``, ``dump`` and ``load``."""

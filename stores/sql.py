@@ -338,6 +338,52 @@ class Database:
     async def execute(self, statement: str, args: Sequence[Any]) -> int:
         return await self.run(lambda conn: self.driver.execute(conn, statement, args))
 
+    async def insert(self, insert: str, row: Sequence[Any], clear_expired: str, now: Any) -> bool:
+        """``insert`` ``row`` (its key first) unless a live row has its key; a row of that
+        key past its expiry (awaiting the purge) is removed first, by ``clear_expired``."""
+        driver = self.driver
+
+        async def work(conn: Any) -> bool:
+            try:
+                await driver.execute(conn, insert, row)
+            except Exception as error:
+                if not driver.is_duplicate(error):
+                    raise
+                if not await driver.execute(conn, clear_expired, (row[0], now)):
+                    return False  # a live session: never overwritten
+                await driver.execute(conn, insert, row)
+            return True
+
+        return await self.run(work)
+
+    async def compare_and_set(self, attempt: Callable[[Any], Awaitable[bool | None]]) -> bool:
+        """Run ``attempt(conn)`` until it answers True (written) or False (no row), at most
+        :data:`MERGE_ATTEMPTS` times; None means another writer came first."""
+
+        async def work(conn: Any) -> bool:
+            for _ in range(MERGE_ATTEMPTS):
+                done = await attempt(conn)
+                if done is not None:
+                    return done
+            raise StoreUnavailable(
+                f"{self.endpoint}: a session's data kept changing under "
+                f"{MERGE_ATTEMPTS} attempts to update it"
+            )
+
+        return await self.run(work)
+
+    async def purge(self, statement: str, now: Any, batch: int) -> int:
+        """Run ``statement`` (``now``, ``batch``) until it removes fewer than ``batch`` rows;
+        each run is its own short transaction. How many went."""
+        if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+            raise ConfigurationError(f"batch must be a positive int: {batch!r}")
+        total = 0
+        while True:
+            gone = await self.execute(statement, (now, batch))
+            total += gone
+            if gone < batch:
+                return total
+
     async def ping(self) -> None:
         await self.fetch_one("SELECT 1", ())
 
@@ -421,23 +467,8 @@ class SQLStore:
 
     async def create(self, key: str, record: Record, ttl: float) -> bool:
         now = self._clock()
-        args = (key, _encode_data(record.data), record.meta, now + ttl)
-        driver = self.database.driver
-
-        async def insert(conn: Any) -> bool:
-            try:
-                await driver.execute(conn, self._sql.insert, args)
-            except Exception as error:
-                if not driver.is_duplicate(error):
-                    raise
-                # Taken: by a live session (never overwritten), or by one that expired and
-                # awaits the purge, which may go now.
-                if not await driver.execute(conn, self._sql.clear_expired, (key, now)):
-                    return False
-                await driver.execute(conn, self._sql.insert, args)
-            return True
-
-        return await self.database.run(insert)
+        row = (key, _encode_data(record.data), record.meta, now + ttl)
+        return await self.database.insert(self._sql.insert, row, self._sql.clear_expired, now)
 
     async def update(
         self,
@@ -451,25 +482,19 @@ class SQLStore:
             return await self.touch(key, meta, ttl)
         driver = self.database.driver
 
-        async def merge(conn: Any) -> bool:
-            for _ in range(MERGE_ATTEMPTS):
-                now = self._clock()
-                row = await driver.fetch_one(conn, self._sql.load_versioned, (key, now))
-                if row is None:
-                    return False  # ended: a logout is never undone
-                data = _decode_row(row[0], key) or {}
-                for name in removed:
-                    data.pop(name, None)
-                data.update(changed)
-                args = (_encode_data(data), meta, now + ttl, key, row[1], now)
-                if await driver.execute(conn, self._sql.write, args):
-                    return True
-            raise StoreUnavailable(
-                f"{self.endpoint}: a session's data kept changing under "
-                f"{MERGE_ATTEMPTS} attempts to update it"
-            )
+        async def attempt(conn: Any) -> bool | None:
+            now = self._clock()
+            row = await driver.fetch_one(conn, self._sql.load_versioned, (key, now))
+            if row is None:
+                return False  # ended: a logout is never undone
+            data = _decode_row(row[0], key) or {}
+            for name in removed:
+                data.pop(name, None)
+            data.update(changed)
+            args = (_encode_data(data), meta, now + ttl, key, row[1], now)
+            return bool(await driver.execute(conn, self._sql.write, args)) or None
 
-        return await self.database.run(merge)
+        return await self.database.compare_and_set(attempt)
 
     async def touch(self, key: str, meta: bytes, ttl: float) -> bool:
         now = self._clock()
@@ -481,15 +506,7 @@ class SQLStore:
     async def purge_expired(self, *, batch: int = PURGE_BATCH) -> int:
         """Remove expired rows, ``batch`` at a time, each batch its own statement (so no
         lock is held for long); how many went."""
-        if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
-            raise ConfigurationError(f"batch must be a positive int: {batch!r}")
-        now = self._clock()
-        total = 0
-        while True:
-            gone = await self.database.execute(self._sql.purge, (now, batch))
-            total += gone
-            if gone < batch:
-                return total
+        return await self.database.purge(self._sql.purge, self._clock(), batch)
 
     async def create_table(self) -> None:
         """Create the table and its expiry index unless they exist (and, on SQLite, put the

@@ -43,6 +43,7 @@ def install() -> None:
     new_id = _recording(tokens.new_id, lambda result: [result])
     secret_list = _recording(tokens.secret_list, lambda result, *a, **k: result)
     tokens.new_id = sesh.core.state.new_id = new_id  # type: ignore[attr-defined]
+    tokens.TokenCodec.new_id = staticmethod(new_id)  # type: ignore[assignment]
     tokens.secret_list = secret_list
     sesh.stores.cookie.secret_list = secret_list  # type: ignore[attr-defined]
     sesh.adapters.starlette.secret_list = secret_list  # type: ignore[attr-defined]
