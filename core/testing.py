@@ -126,6 +126,7 @@ class Client:
         self, kind: str, path: str, headers: Iterable[tuple[bytes, bytes]] | None, method: str
     ) -> Scope:
         scheme = self.scheme if kind == "http" else {"http": "ws", "https": "wss"}[self.scheme]
+        path, _, query = path.partition("?")
         return {
             "type": kind,
             "asgi": {"version": "3.0", "spec_version": self.spec_version},
@@ -134,7 +135,7 @@ class Client:
             "scheme": scheme,
             "path": path,
             "raw_path": path.encode(),
-            "query_string": b"",
+            "query_string": query.encode(),
             "root_path": "",
             "headers": list(self._cookie_headers() if headers is None else headers),
             "client": ("127.0.0.1", 50000),

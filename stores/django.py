@@ -138,15 +138,12 @@ class DjangoSigner:
         value = body + b":" + _b62(int(now)).encode()
         return (value + b":" + self._signature(value, self.keys[0])).decode("ascii")
 
-    def loads(self, signed: str) -> tuple[dict[str, Any], bool] | None:
-        """The values, and whether a fallback key verified them; None if no key does or
-        the payload is not a JSON object."""
+    def loads(self, signed: str) -> dict[str, Any] | None:
+        """The values; None if no key verifies them or they are not a JSON object. (A
+        value a fallback key verified is signed with the first key at its next save.)"""
         raw = signed.encode("ascii", "replace")
         value, _, signature = raw.rpartition(b":")
-        for index, key in enumerate(self.keys):
-            if hmac.compare_digest(signature, self._signature(value, key)):
-                break
-        else:
+        if not any(hmac.compare_digest(signature, self._signature(value, k)) for k in self.keys):
             return None
         body = value.rpartition(b":")[0]  # Django checks no age for sessions
         try:
@@ -160,7 +157,7 @@ class DjangoSigner:
             values = json.loads(data.decode("latin-1"))
         except (binascii.Error, zlib.error, ValueError, RecursionError):
             return None
-        return (values, index > 0) if isinstance(values, dict) else None
+        return values if isinstance(values, dict) else None
 
 
 class DjangoStore:
@@ -313,12 +310,11 @@ class DjangoStore:
         await self.database.aclose()
 
     def _values(self, session_data: str, key: str) -> dict[str, Any] | None:
-        loaded = self.signer.loads(session_data)
-        if loaded is None:
+        values = self.signer.loads(session_data)
+        if values is None:
             # Django logs this as "Session data corrupted"; so do we, by hash.
-            logger.warning("a Django session row fails its signature (%s): ignored", short_hash(key))
-            return None
-        return loaded[0]
+            logger.warning("a Django session row is not one we can verify (%s)", short_hash(key))
+        return values
 
     # -- Django's logins ------------------------------------------------------------------------
 
@@ -397,7 +393,9 @@ def _to_record(values: dict[str, Any], expire_date: float, now: float, key: str)
             data[name] = _encode_value(value)
     except (TypeError, ValueError, OverflowError, RecursionError):
         # An integer beyond 64 bits, say: a value sesh cannot keep.
-        logger.warning("a Django session holds a value sesh cannot keep (%s): ignored", short_hash(key))
+        logger.warning(
+            "a Django session holds a value sesh cannot keep (%s): ignored", short_hash(key)
+        )
         return None
     meta = None
     if isinstance(ours, dict):

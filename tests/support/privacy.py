@@ -16,6 +16,7 @@ import sesh.core.cookies
 import sesh.core.state
 import sesh.core.tokens
 import sesh.stores.cookie
+import sesh.stores.django
 
 SENSITIVE: set[str] = set()
 RECORDS: list[logging.LogRecord] = []
@@ -43,7 +44,9 @@ def install() -> None:
     new_id = _recording(tokens.new_id, lambda result: [result])
     secret_list = _recording(tokens.secret_list, lambda result, *a, **k: result)
     tokens.new_id = sesh.core.state.new_id = new_id  # type: ignore[attr-defined]
-    tokens.TokenCodec.new_id = staticmethod(new_id)  # type: ignore[assignment]
+    tokens.TokenCodec.new_id = staticmethod(new_id)
+    django = sesh.stores.django.DjangoStore
+    django.new_id = _recording(django.new_id, lambda result, *a: [result])  # type: ignore[method-assign]
     tokens.secret_list = secret_list
     sesh.stores.cookie.secret_list = secret_list  # type: ignore[attr-defined]
     sesh.adapters.starlette.secret_list = secret_list  # type: ignore[attr-defined]
