@@ -1,7 +1,9 @@
 """The sesh demo: FastAPI on the sesh engine. ``make demo`` serves it on 127.0.0.1, on the
 port in ``PORT`` (8000 by default).
 
-It keeps sessions in memory, or in Redis when ``SESH_REDIS_URL`` is set, and says which.
+It keeps sessions in memory; in a SQL database when ``SESH_DATABASE_URL`` is set (say
+``sqlite+aiosqlite:///sessions.db``, which several ``uvicorn --workers`` share); in Redis
+when ``SESH_REDIS_URL`` is; and says which.
 It shows a visit counter, a login that regenerates the id, a logout that invalidates the
 session, "remember me", a long job whose progress a background task writes into the
 session while the page polls it, and a websocket that reads the same session.
@@ -12,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import html
 import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 from typing import Annotated, Any
 
@@ -20,9 +24,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from sesh.adapters.fastapi import SessionDep
 from sesh.core import SessionConfig, SessionMiddleware, open_session
-from sesh.core.store import Store
+from sesh.core.store import ClosableStore, Store
 from sesh.core.tokens import short_hash
 from sesh.stores.memory import MemoryStore
+from sesh.stores.sql import SQLStore
 
 REMEMBER_ME = 30 * 24 * 60 * 60
 JOB_STEPS = 10
@@ -32,19 +37,32 @@ SECRET = os.environ.get("SESH_SECRET", "demo-only-secret-change-me-0123456789-ab
 
 def make_store() -> tuple[Store, str]:
     """The store, and what the page says about it."""
-    url = os.environ.get("SESH_REDIS_URL")
-    if not url:
-        return MemoryStore(), "MemoryStore: in this process, gone on restart"
-    from sesh.stores.redis import RedisStore
+    if url := os.environ.get("SESH_DATABASE_URL"):
+        sql = SQLStore(url)
+        return sql, f"SQLStore on {sql.endpoint}"
+    if url := os.environ.get("SESH_REDIS_URL"):
+        from sesh.stores.redis import RedisStore
 
-    redis = RedisStore(url, prefix="sesh-demo:")
-    return redis, f"RedisStore at {redis.endpoint}"
+        redis = RedisStore(url, prefix="sesh-demo:")
+        return redis, f"RedisStore at {redis.endpoint}"
+    return MemoryStore(), "MemoryStore: in this process, gone on restart"
 
 
 store, STORE_NAME = make_store()
 # One configuration for the middleware and the background job, so that both agree.
 config = SessionConfig(secret_key=SECRET)
-app = FastAPI(title="sesh demo", openapi_url=None)
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    if isinstance(store, SQLStore):
+        await store.create_table()  # a real app migrates instead: python -m sesh.stores.sql ddl
+    yield
+    if isinstance(store, ClosableStore):
+        await store.aclose()
+
+
+app = FastAPI(title="sesh demo", openapi_url=None, lifespan=lifespan)
 app.add_middleware(SessionMiddleware, store=store, config=config)
 
 PAGE = """<!doctype html>

@@ -511,8 +511,16 @@ class SQLStore:
     async def create_table(self) -> None:
         """Create the table and its expiry index unless they exist (and, on SQLite, put the
         file in WAL mode)."""
-        async with self.engine.begin() as conn:
-            await conn.run_sync(self.table.create, checkfirst=True)
+        try:
+            async with self.engine.begin() as conn:
+                await conn.run_sync(self.table.create, checkfirst=True)
+        except sa.exc.DBAPIError:
+            # Several workers starting at once: another may have made it between the check
+            # and the CREATE, which is as good.
+            async with self.engine.connect() as conn:
+                name = self.table.name
+                if not await conn.run_sync(lambda sync: sa.inspect(sync).has_table(name)):
+                    raise
         if self.engine.dialect.name == "sqlite":
             async with self.engine.connect() as conn:
                 await conn.exec_driver_sql("PRAGMA journal_mode=WAL")

@@ -44,6 +44,7 @@ _SLOW_MODULES = {
     "test_demo.py",
     "test_packaging.py",
     "test_two_servers.py",
+    "test_workers.py",
     "test_websocket_servers.py",
     "test_services.py",
     "test_faults.py",

@@ -72,3 +72,18 @@ def test_remember_me_makes_a_persistent_cookie(demo_url: str) -> None:
 def test_unknown_pages_are_404(demo_url: str) -> None:
     with httpx.Client(base_url=demo_url) as browser:
         assert browser.get("/nope").status_code == 404
+
+
+def test_the_demo_runs_on_sqlite_when_given_a_database(tmp_path: Path) -> None:
+    env = {"SESH_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'demo.db'}"}
+    with (
+        uvicorn(ROOT / "examples", "app:app", env, workers=2) as url,
+        httpx.Client(base_url=url) as browser,
+    ):
+        page = browser.get("/").text
+        assert '<strong id="store">SQLStore on sqlite' in page
+        assert "visited this page <strong>1</strong>" in page
+        browser.post("/login", data={"name": "Ada"})
+        page = browser.get("/").text
+        assert "Logged in as <strong>Ada</strong>" in page
+        assert "visited this page <strong>2</strong>" in page

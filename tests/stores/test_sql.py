@@ -11,12 +11,13 @@ import anyio
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from sesh.core import SessionMiddleware
 from sesh.core.errors import ConfigurationError, StoreUnavailable
 from sesh.core.store import Record, Store
-from sesh.core.testing import FakeClock, SessionContract, StoreContract
+from sesh.core.testing import Client, FakeClock, SessionContract, StoreContract, responder
 from sesh.stores.sql import SQLStore
 
-from conftest import SQL_SERVERS
+from conftest import SECRET, SQL_SERVERS
 from support.databases import Databases
 from support.redis_servers import free_port
 
@@ -181,6 +182,7 @@ async def test_a_database_that_refuses_writes_is_an_outage(
             with pytest.raises(StoreUnavailable, match=store.endpoint):
                 await write
     finally:
+        await store.aclose()  # waits for the connections it discarded
         await engine.dispose()
     assert await sql_store.load("r" * 48) == Record(DATA, META)
 
@@ -226,3 +228,15 @@ async def test_a_call_past_its_deadline_is_an_outage_and_leaves_the_pool_sound(
     assert await store.update("l" * 48, {"a": b"\x01"}, [], META, 60)
     assert await store.load("l" * 48) == Record({**DATA, "a": b"\x01"}, META)
     await store.aclose()  # waits for the discarded connection to close
+
+
+async def test_a_database_outage_is_the_engines_outage_answer() -> None:
+    store = SQLStore(f"postgresql+asyncpg://nobody@127.0.0.1:{free_port()}/test", timeout=2)
+    app = SessionMiddleware(responder(lambda s: s.update(a=1)), store=store, secret_key=SECRET)
+    client = Client(app)
+    try:
+        response = await client.request()
+        assert response.status == 503
+        assert response.set_cookies == []
+    finally:
+        await store.aclose()

@@ -44,19 +44,32 @@ def _serve(
 
 @contextmanager
 def uvicorn(
-    app_dir: Path, app: str, env: dict[str, str] | None = None, *, factory: bool = False
+    app_dir: Path,
+    app: str,
+    env: dict[str, str] | None = None,
+    *,
+    factory: bool = False,
+    workers: int = 1,
 ) -> Iterator[str]:
-    """Serve ``app`` (``module:attribute`` in ``app_dir``, or a factory of one); yields
-    its base URL."""
+    """Serve ``app`` (``module:attribute`` in ``app_dir``, or a factory of one) in
+    ``workers`` processes; yields its base URL once every worker has started."""
+    from support.redis_servers import free_port
 
-    def ready(line: str) -> str | None:  # uvicorn says where it listens once it is ready
+    port = 0 if workers == 1 else free_port()  # workers share a socket the parent binds
+    where: list[str] = []
+    started = [0]
+
+    def ready(line: str) -> str | None:  # uvicorn says where it listens, and each worker starts
         found = re.search(r"Uvicorn running on (http://127\.0\.0\.1:\d+)", line)
-        return None if found is None else found[1]
+        if found is not None:
+            where.append(found[1])
+        started[0] += "Application startup complete" in line
+        return where[0] if where and started[0] >= workers else None
 
     command = [
         sys.executable, "-m", "uvicorn", "--app-dir", str(app_dir), app,
-        "--host", "127.0.0.1", "--port", "0", "--no-access-log",
-        *(["--factory"] if factory else []),
+        "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
+        "--workers", str(workers), *(["--factory"] if factory else []),
     ]  # fmt: skip
     with _serve(command, ready, env) as url:
         yield url
