@@ -24,6 +24,7 @@ import footprint  # noqa: E402
 import http_load  # noqa: E402
 import inprocess  # noqa: E402
 import instructions  # noqa: E402
+import sql_stores  # noqa: E402
 from scenarios import SCENARIOS, SMALL, systems  # noqa: E402
 
 from support.redis_servers import RedisServer  # noqa: E402
@@ -217,6 +218,8 @@ async def main(arguments: argparse.Namespace) -> str:
     for name in ("sesh cookie", "Starlette SessionMiddleware", "starsessions cookie"):
         cookies[name] = (await inprocess.session_cookie(by[name], SMALL)).decode()
     http = http_load.measure(cookies, arguments.http_rounds, arguments.http_seconds)
+    print("SQL stores beside Django's backend ...", flush=True)
+    sql = await sql_stores.report()
 
     command = "make bench" if len(sys.argv) == 1 else "benchmarks/run.py " + " ".join(sys.argv[1:])
     trip_rows = [["system", *ORDER]] + [
@@ -257,6 +260,7 @@ async def main(arguments: argparse.Namespace) -> str:
             table(http_rows),
             f"## Memory\n\nMemoryStore holds a ten-key session in {memory:.0f} bytes "
             "(100,000 sessions, measured with tracemalloc, keys included).",
+            sql,
         ]
     )
 
