@@ -45,6 +45,7 @@ _SLOW_MODULES = {
     "test_packaging.py",
     "test_two_servers.py",
     "test_workers.py",
+    "test_django_example.py",
     "test_websocket_servers.py",
     "test_services.py",
     "test_faults.py",
