@@ -25,6 +25,8 @@ def lowest_pins(pyproject: dict[str, Any]) -> list[str]:
             wanted += requirements
     pins = []
     for requirement in wanted:
+        if requirement.startswith(project["name"] + "["):
+            continue  # another extra of ours, pinned through its own requirements
         found = _LOWER_BOUND.fullmatch(requirement)
         if found is None:
             raise SystemExit(f"{requirement!r} has no plain lower bound (name>=version) to pin")

@@ -20,8 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from sesh.adapters.fastapi import SessionDep
 from sesh.core import SessionMiddleware
-from sesh.core.store import Store
-from sesh.core.testing import Client, FakeClock, SessionContract, StoreContract
+from sesh.core.store import Record, Store
+from sesh.core.testing import META, Client, FakeClock, SessionContract, StoreContract
 from sesh.stores.django import DjangoStore
 
 from conftest import SQL_SERVERS
@@ -484,3 +484,16 @@ async def test_a_login_under_a_rotated_secret_moves_to_the_new_one(
     hand_over(client, browser, to="django")
     assert await browser.get("/whoami/") == "ada"
     assert await sesh_get(client, "/whoami") is not None
+
+
+@on_every_server
+async def test_purge_removes_expired_rows_only(django_engine: AsyncEngine) -> None:
+    clock = FakeClock(time.time())
+    store = django_store(django_engine, clock=clock)
+    for n in range(12):
+        await store.create(f"{n:02d}" + "p" * 30, Record({}, META), 10 if n < 9 else 1000)
+    clock.advance(100)
+    assert await store.purge_expired(batch=4) == 9
+    assert await store.purge_expired() == 0
+    for n in range(12):
+        assert (await remaining_ttl(store, f"{n:02d}" + "p" * 30) is None) == (n < 9)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import sys
+import time
 from pathlib import Path
 
 import anyio
@@ -240,3 +241,19 @@ async def test_a_database_outage_is_the_engines_outage_answer() -> None:
         assert response.set_cookies == []
     finally:
         await store.aclose()
+
+
+async def test_the_command_creates_the_table_and_purges(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'sessions.db'}"
+    command = [sys.executable, "-m", "sesh.stores.sql", "--table", "web_sessions"]
+    created = await anyio.run_process([*command, "create", url])
+    assert created.stdout.decode() == "table web_sessions ready\n"
+    clock = FakeClock(time.time() - 3600)  # rows written an hour ago
+    store = SQLStore(url, table="web_sessions", clock=clock)
+    try:
+        for n in range(5):
+            await store.create(f"{n:048d}", Record({}, META), 60 if n < 3 else 7200)
+    finally:
+        await store.aclose()
+    purged = await anyio.run_process([*command, "purge", url, "--batch", "2"])
+    assert purged.stdout.decode() == "3 expired sessions removed\n"
