@@ -196,7 +196,13 @@ class DjangoStore:
         self.cookie_name = cookie_name
         if not isinstance(table, str) or not table:
             raise ConfigurationError(f"table must be a non-empty str: {table!r}")
-        self.database = Database(engine, timeout, "DjangoStore")
+        self.database = Database(
+            engine,
+            timeout,
+            "DjangoStore",
+            f"point it at the Django project's database, where `python manage.py migrate` "
+            f"made {table}",
+        )
         self.endpoint = self.database.endpoint
         self._clock = clock
         dialect = self.database.engine.dialect

@@ -110,6 +110,10 @@ class Driver(Protocol):
         """Why ``error`` means the database cannot serve now, or ``None`` if it is not that."""
         ...
 
+    def missing_table(self, error: BaseException) -> bool:
+        """Whether ``error`` says that the table does not exist."""
+        ...
+
 
 class _Postgres:
     """asyncpg. Outside a transaction each statement commits on its own."""
@@ -133,6 +137,9 @@ class _Postgres:
 
     def is_duplicate(self, error: BaseException) -> bool:
         return getattr(error, "sqlstate", None) == "23505"
+
+    def missing_table(self, error: BaseException) -> bool:
+        return getattr(error, "sqlstate", None) == "42P01"
 
     def outage(self, error: BaseException) -> str | None:
         if not isinstance(error, self._errors):
@@ -183,6 +190,9 @@ class _MySQL:
     def is_duplicate(self, error: BaseException) -> bool:
         return isinstance(error, self._integrity) and error.args[:1] == (1062,)
 
+    def missing_table(self, error: BaseException) -> bool:
+        return isinstance(error, self._database_error) and error.args[:1] == (1146,)
+
     def outage(self, error: BaseException) -> str | None:
         if isinstance(error, self._operational) or (
             isinstance(error, self._database_error)
@@ -222,6 +232,9 @@ class _SQLite:
 
     def is_duplicate(self, error: BaseException) -> bool:
         return isinstance(error, sqlite3.IntegrityError)
+
+    def missing_table(self, error: BaseException) -> bool:
+        return isinstance(error, sqlite3.OperationalError) and "no such table" in str(error)
 
     def outage(self, error: BaseException) -> str | None:
         if isinstance(error, sqlite3.OperationalError) and str(error).lower().startswith(
@@ -279,13 +292,16 @@ class Database:
     checks a driver connection out of the engine's pool and returns it; one that failed
     midway (cancelled by the deadline, say) is discarded, never reused."""
 
-    def __init__(self, engine: AsyncEngine | str, timeout: float, owner: str) -> None:
+    def __init__(
+        self, engine: AsyncEngine | str, timeout: float, owner: str, create_hint: str
+    ) -> None:
         if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
             raise ConfigurationError(f"timeout must be a positive number of seconds: {timeout!r}")
         self.engine, self.owned = _engine(engine, timeout)
         self.driver = _driver(self.engine)
         self.timeout = float(timeout)
         self.owner = owner
+        self.create_hint = create_hint
         self._discarding: set[asyncio.Task[Any]] = set()
         url = self.engine.url
         self.endpoint = (
@@ -319,6 +335,11 @@ class Database:
                 f"{self.endpoint}: cannot connect ({type(error.orig).__name__})"
             ) from None
         except Exception as error:
+            if self.driver.missing_table(error):
+                raise ConfigurationError(
+                    f"{self.owner}: its table is not in the database at {self.endpoint}: "
+                    f"{self.create_hint}"
+                ) from error
             cause = self.driver.outage(error)
             if cause is None:
                 raise
@@ -447,7 +468,13 @@ class SQLStore:
     ) -> None:
         if not isinstance(table, str) or not table:
             raise ConfigurationError(f"table must be a non-empty str: {table!r}")
-        self.database = Database(engine, timeout, "SQLStore")
+        self.database = Database(
+            engine,
+            timeout,
+            "SQLStore",
+            f"create it with `await store.create_table()`, or with "
+            f"`python -m sesh.stores.sql --table {table} create URL`",
+        )
         self.table = session_table(table)
         """The table as an SQLAlchemy ``Table``."""
         self.endpoint = self.database.endpoint

@@ -16,6 +16,7 @@ from sesh.core import SessionMiddleware
 from sesh.core.errors import ConfigurationError, StoreUnavailable
 from sesh.core.store import Record, Store
 from sesh.core.testing import Client, FakeClock, SessionContract, StoreContract, responder
+from sesh.stores.django import DjangoStore
 from sesh.stores.sql import SQLStore
 
 from conftest import SECRET, SQL_SERVERS
@@ -257,3 +258,13 @@ async def test_the_command_creates_the_table_and_purges(tmp_path: Path) -> None:
         await store.aclose()
     purged = await anyio.run_process([*command, "purge", url, "--batch", "2"])
     assert purged.stdout.decode() == "3 expired sessions removed\n"
+
+
+@on_every_server
+async def test_a_missing_table_says_how_to_make_it(sql_engine: AsyncEngine) -> None:
+    store = SQLStore(sql_engine, table="never_created")
+    with pytest.raises(ConfigurationError, match=re.escape("python -m sesh.stores.sql --table never_created")):
+        await store.load("x" * 48)
+    django = DjangoStore(sql_engine, secret_key="s", table="no_django_here")
+    with pytest.raises(ConfigurationError, match=re.escape("manage.py migrate")):
+        await django.load("x" * 32)
