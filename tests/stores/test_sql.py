@@ -263,7 +263,9 @@ async def test_the_command_creates_the_table_and_purges(tmp_path: Path) -> None:
 @on_every_server
 async def test_a_missing_table_says_how_to_make_it(sql_engine: AsyncEngine) -> None:
     store = SQLStore(sql_engine, table="never_created")
-    with pytest.raises(ConfigurationError, match=re.escape("python -m sesh.stores.sql --table never_created")):
+    with pytest.raises(
+        ConfigurationError, match=re.escape("python -m sesh.stores.sql --table never_created")
+    ):
         await store.load("x" * 48)
     django = DjangoStore(sql_engine, secret_key="s", table="no_django_here")
     with pytest.raises(ConfigurationError, match=re.escape("manage.py migrate")):
