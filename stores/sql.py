@@ -321,8 +321,11 @@ class Database:
                 pooled = await self.engine.raw_connection()
                 try:
                     result = await work(pooled.driver_connection)
-                except BaseException:
-                    self._discard(pooled)
+                except BaseException as error:
+                    if self._reusable(error):
+                        await greenlet_spawn(pooled.close)
+                    else:
+                        self._discard(pooled)
                     raise
                 await greenlet_spawn(pooled.close)
                 return result
@@ -344,6 +347,13 @@ class Database:
             if cause is None:
                 raise
             raise StoreUnavailable(f"{self.endpoint}: {cause}") from None
+
+    def _reusable(self, error: BaseException) -> bool:
+        """Whether a connection whose work raised ``error`` is in a known state: a statement
+        that the database answered with an error (a missing table), or a merge that gave
+        up. Anything else (a deadline that cut a statement off, a lost connection, an
+        error of unknown kind) may have left it mid-exchange."""
+        return isinstance(error, StoreUnavailable) or self.driver.missing_table(error)
 
     def _discard(self, pooled: Any) -> None:
         """Close a connection whose state is unknown, in the background: a driver that
