@@ -172,12 +172,13 @@ class _MySQL:
         return statement
 
     async def fetch_one(self, conn: Any, statement: str, args: Sequence[Any]) -> Any:
+        # The read opens a transaction (REPEATABLE READ) and leaves it open: the write that
+        # follows in a merge commits it, and the pool rolls back whatever a connection
+        # brings back. So no later read on this connection sees an old snapshot, and a
+        # load costs no COMMIT round trip.
         async with conn.cursor() as cursor:
             await cursor.execute(statement, tuple(args))
             row = await cursor.fetchone()
-        # A read must not leave a transaction open: under REPEATABLE READ its snapshot
-        # would hide other writers from the next read on this connection (a merge retry).
-        await conn.commit()
         return None if row is None else tuple(row)
 
     async def execute(self, conn: Any, statement: str, args: Sequence[Any]) -> int:
