@@ -227,13 +227,7 @@ class DjangoStore:
             f"WHERE session_key = %s AND {same} AND expire_date > %s"
         )
         self._delete = s(f"DELETE FROM {name} WHERE {live}")
-        if dialect.name in {"mysql", "mariadb"}:
-            self._purge = s(f"DELETE FROM {name} WHERE expire_date <= %s LIMIT %s")
-        else:
-            self._purge = s(
-                f"DELETE FROM {name} WHERE session_key IN "
-                f"(SELECT session_key FROM {name} WHERE expire_date <= %s LIMIT %s)"
-            )
+        self._purge = self.database.purge_statement(name, "expire_date")
 
     # -- ids: Django's (ForeignIds) ------------------------------------------------------------
 

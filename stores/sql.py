@@ -404,6 +404,17 @@ class Database:
 
         return await self.run(work)
 
+    def purge_statement(self, table: str, expiry: str) -> str:
+        """A DELETE of at most a batch (``%s``) of the rows of ``table`` (quoted) whose
+        ``expiry`` column is at or before a time (``%s``)."""
+        # MySQL cannot select from the table it deletes from, but can bound a DELETE.
+        if self.engine.dialect.name in {"mysql", "mariadb"}:
+            return self.statement(f"DELETE FROM {table} WHERE {expiry} <= %s LIMIT %s")
+        return self.statement(
+            f"DELETE FROM {table} WHERE session_key IN "
+            f"(SELECT session_key FROM {table} WHERE {expiry} <= %s LIMIT %s)"
+        )
+
     async def purge(self, statement: str, now: Any, batch: int) -> int:
         """Run ``statement`` (``now``, ``batch``) until it removes fewer than ``batch`` rows;
         each run is its own short transaction. How many went."""
@@ -446,14 +457,7 @@ class _Statements:
         )
         self.touch = s(f"UPDATE {name} SET meta = %s, expires_at = %s WHERE {where_live}")
         self.delete = s(f"DELETE FROM {name} WHERE {where_live}")
-        # MySQL cannot select from the table it deletes from, but can bound a DELETE.
-        if database.engine.dialect.name in {"mysql", "mariadb"}:
-            self.purge = s(f"DELETE FROM {name} WHERE expires_at <= %s LIMIT %s")
-        else:
-            self.purge = s(
-                f"DELETE FROM {name} WHERE session_key IN "
-                f"(SELECT session_key FROM {name} WHERE expires_at <= %s LIMIT %s)"
-            )
+        self.purge = database.purge_statement(name, "expires_at")
 
 
 class SQLStore:
