@@ -57,6 +57,9 @@ MERGE_ATTEMPTS = 32
 Every round lets at least one writer through, so this many concurrent writers of one
 session all succeed; past it the update is an outage
 (:class:`~sesh.core.errors.StoreUnavailable`), as it is past the deadline."""
+SQLITE_LOCK_WAIT = 5.0
+"""Seconds a store built from a SQLite URL waits for another process's lock (sqlite3's
+own default), or its ``timeout`` if longer."""
 PURGE_BATCH = 1000
 """Rows one purge statement removes at most: each batch is its own short transaction."""
 
@@ -274,8 +277,10 @@ def _engine(engine: AsyncEngine | str, timeout: float) -> tuple[AsyncEngine, boo
     except sa.exc.ArgumentError as error:
         raise ConfigurationError(f"not a database URL: {error}") from None
     if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
-        # A locked file is waited for as long as the deadline, then is an outage.
-        made = create_async_engine(url, connect_args={"timeout": timeout})
+        # SQLite waits this long for a lock. A request's call ends sooner, at its deadline
+        # (an outage); set-up (create_table, switching a new file to WAL while another
+        # worker starts) has no deadline and waits for the other process.
+        made = create_async_engine(url, connect_args={"timeout": max(timeout, SQLITE_LOCK_WAIT)})
         # Several processes share the file: WAL lets readers go on beside the one writer.
         sa.event.listen(made.sync_engine, "connect", _sqlite_wal)
         return made, True

@@ -57,7 +57,13 @@ _SLOW_FIXTURES = {"private_redis", "redis_cluster", "busy_server"}
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         fixtures = set(getattr(item, "fixturenames", ()))
-        if item.path.name in _SLOW_MODULES or fixtures & _SLOW_FIXTURES:
+        # The SQL stores run on every database in `make test`; the inner loop keeps SQLite.
+        server = getattr(getattr(item, "callspec", None), "params", {}).get("sql_server")
+        if (
+            item.path.name in _SLOW_MODULES
+            or fixtures & _SLOW_FIXTURES
+            or server in ("postgresql", "mariadb")
+        ):
             item.add_marker(pytest.mark.slow)
 
 

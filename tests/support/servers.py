@@ -27,8 +27,10 @@ def _serve(
         **popen,
     )
     assert server.stdout is not None
+    said = []
     try:
         for line in server.stdout:
+            said.append(line)
             url = ready(line)
             if url is not None:
                 # Keep reading its log, so that a full pipe never blocks it.
@@ -36,7 +38,7 @@ def _serve(
                 yield url
                 break
         else:
-            raise RuntimeError(f"{command} exited before it was ready")
+            raise RuntimeError(f"{command} exited before it was ready:\n{''.join(said[-40:])}")
     finally:
         server.terminate()
         server.wait(timeout=10)
