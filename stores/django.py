@@ -52,7 +52,7 @@ from sesh.core.store import Meta, Record, encode_meta, unpack_meta
 from sesh.core.tokens import short_hash
 from sesh.core.types import Clock
 
-from .sql import PURGE_BATCH, Database
+from .sql import PURGE_BATCH, Database, Seen
 
 logger = logging.getLogger("sesh.django")
 
@@ -205,6 +205,7 @@ class DjangoStore:
         )
         self.endpoint = self.database.endpoint
         self._clock = clock
+        self._seen: Seen[tuple[str, dict[str, Any]]] = Seen()
         dialect = self.database.engine.dialect
         self._times = _TIMES[dialect.name]
         name = dialect.identifier_preparer.quote(table)
@@ -248,6 +249,7 @@ class DjangoStore:
         values = self._values(row[0], key)
         if values is None:
             return None
+        self._seen.remember(key, (row[0], dict(values)))  # as stored, for the update
         return _to_record(values, self._times.from_db(row[1]), now, key)
 
     async def create(self, key: str, record: Record, ttl: float) -> bool:
@@ -267,21 +269,29 @@ class DjangoStore:
         ttl: float,
     ) -> bool:
         driver = self.database.driver
+        # The row as its request loaded it, when remembered: written at once if its
+        # session_data is still that (see sesh.stores.sql.Seen).
+        seen = self._seen.recall(key)
 
         async def attempt(conn: Any) -> bool | None:
+            nonlocal seen
             now = self._clock()
-            row = await driver.fetch_one(conn, self._load, (key, self._times.to_db(now)))
-            if row is None:
-                return False  # ended: a logout is never undone
-            values = self._values(row[0], key)
-            if values is None:
-                return False  # not a session sesh can read: none to update
+            if seen is None:
+                row = await driver.fetch_one(conn, self._load, (key, self._times.to_db(now)))
+                if row is None:
+                    return False  # ended: a logout is never undone
+                values = self._values(row[0], key)
+                if values is None:
+                    return False  # not a session sesh can read: none to update
+                seen = (row[0], values)
+            stored, values = seen
+            seen = None
             values = _from_record(values, changed, removed, meta)
             args = (
                 self.signer.dumps(values, now),
                 self._times.to_db(now + ttl),
                 key,
-                row[0],
+                stored,
                 self._times.to_db(now),
             )
             return bool(await driver.execute(conn, self._write, args)) or None

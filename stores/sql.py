@@ -14,10 +14,12 @@ One row per session, its primary key the hash of the id (never the id):
   ignore rows past it; :meth:`SQLStore.purge_expired` removes them in small batches;
 * ``version``: bumped by every change of ``data``, for compare-and-set.
 
-Each operation is one statement, except an update of data: it reads the row with its
-version, merges the change, and writes only if the version is still the one it read, up to
-:data:`MERGE_ATTEMPTS` times. Two requests changing different keys therefore both win, and
-an update that finds no row (a logout happened) creates nothing.
+Each operation is one statement. An update of data writes only if the row's version is
+still the one its request loaded (the store remembers recent loads); when another writer
+came first, or the load is not remembered, it reads the row and its version, merges the
+change and tries again, up to :data:`MERGE_ATTEMPTS` times. Two requests changing
+different keys therefore both win, and an update that finds no row (a logout happened)
+creates nothing.
 
 Every call runs under the store's deadline; a database that cannot be reached, or that
 refuses writes (a read-only replica, a full disk, a locked SQLite file), raises
@@ -32,8 +34,9 @@ import logging
 import sqlite3
 import sys
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
-from typing import Any, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import msgspec
 import sqlalchemy as sa
@@ -50,7 +53,7 @@ from ._deadline import deadline
 
 logger = logging.getLogger("sesh.sql")
 
-__all__ = ["MERGE_ATTEMPTS", "PURGE_BATCH", "SQLStore", "session_table"]
+__all__ = ["MERGE_ATTEMPTS", "PURGE_BATCH", "SEEN_ROWS", "SQLStore", "session_table"]
 
 MERGE_ATTEMPTS = 32
 """How often an update tries when other writers keep changing the same session's data.
@@ -60,10 +63,14 @@ session all succeed; past it the update is an outage
 SQLITE_LOCK_WAIT = 5.0
 """Seconds a store built from a SQLite URL waits for another process's lock (sqlite3's
 own default), or its ``timeout`` if longer."""
+SEEN_ROWS = 1024
+"""Loaded rows a store remembers (their version and data), so that the update of a
+request that changed its session writes at once, without reading the row again."""
 PURGE_BATCH = 1000
 """Rows one purge statement removes at most: each batch is its own short transaction."""
 
 T = TypeVar("T")
+R = TypeVar("R")
 _encode_data = msgspec.msgpack.Encoder().encode
 _decode_data = msgspec.msgpack.Decoder(dict[str, bytes]).decode
 
@@ -87,6 +94,24 @@ def session_table(name: str = "sesh_sessions", metadata: sa.MetaData | None = No
         sa.Column("version", sa.BigInteger(), nullable=False),
         sa.Index(f"{name}_expires_at", "expires_at"),
     )
+
+
+class Seen(Generic[R]):
+    """The rows this process loaded last (at most :data:`SEEN_ROWS`), by key, each as its
+    version to compare and the data it held: the update of a request that changed its
+    session then writes at once, comparing that version, and reads the row only if another
+    writer came first. Each is recalled once."""
+
+    def __init__(self) -> None:
+        self._rows: OrderedDict[str, R] = OrderedDict()
+
+    def remember(self, key: str, row: R) -> None:
+        self._rows[key] = row
+        if len(self._rows) > SEEN_ROWS:
+            self._rows.popitem(last=False)
+
+    def recall(self, key: str) -> R | None:
+        return self._rows.pop(key, None)
 
 
 class Driver(Protocol):
@@ -449,7 +474,7 @@ class _Statements:
         name = database.engine.dialect.identifier_preparer.quote(table.name)
         s = database.statement
         where_live = "session_key = %s AND expires_at > %s"
-        self.load = s(f"SELECT data, meta FROM {name} WHERE {where_live}")
+        self.load = s(f"SELECT data, meta, version FROM {name} WHERE {where_live}")
         self.load_versioned = s(f"SELECT data, version FROM {name} WHERE {where_live}")
         self.insert = s(
             f"INSERT INTO {name} (session_key, data, meta, expires_at, version) "
@@ -500,6 +525,7 @@ class SQLStore:
         self.endpoint = self.database.endpoint
         self._clock = clock
         self._sql = _Statements(self.database, self.table)
+        self._seen: Seen[tuple[int, dict[str, bytes]]] = Seen()
 
     @property
     def engine(self) -> AsyncEngine:
@@ -510,7 +536,10 @@ class SQLStore:
         if row is None:
             return None
         data = _decode_row(row[0], key)
-        return None if data is None else Record(data, bytes(row[1]))
+        if data is None:
+            return None
+        self._seen.remember(key, (row[2], data))  # the record's data, which nobody changes
+        return Record(data, bytes(row[1]))
 
     async def create(self, key: str, record: Record, ttl: float) -> bool:
         now = self._clock()
@@ -528,17 +557,24 @@ class SQLStore:
         if not changed and not removed:
             return await self.touch(key, meta, ttl)
         driver = self.database.driver
+        # The row as this request loaded it, if this process still remembers it: then the
+        # first attempt writes without reading again, and succeeds unless another writer
+        # came first (its version moved), when it reads and merges as any retry does.
+        seen = self._seen.recall(key)
 
         async def attempt(conn: Any) -> bool | None:
+            nonlocal seen
             now = self._clock()
-            row = await driver.fetch_one(conn, self._sql.load_versioned, (key, now))
-            if row is None:
-                return False  # ended: a logout is never undone
-            data = _decode_row(row[0], key) or {}
-            for name in removed:
-                data.pop(name, None)
+            if seen is None:
+                row = await driver.fetch_one(conn, self._sql.load_versioned, (key, now))
+                if row is None:
+                    return False  # ended: a logout is never undone
+                seen = (row[1], _decode_row(row[0], key) or {})
+            version, stored = seen
+            seen = None
+            data = {name: value for name, value in stored.items() if name not in removed}
             data.update(changed)
-            args = (_encode_data(data), meta, now + ttl, key, row[1], now)
+            args = (_encode_data(data), meta, now + ttl, key, version, now)
             return bool(await driver.execute(conn, self._sql.write, args)) or None
 
         return await self.database.compare_and_set(attempt)

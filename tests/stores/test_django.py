@@ -497,3 +497,16 @@ async def test_purge_removes_expired_rows_only(django_engine: AsyncEngine) -> No
     assert await store.purge_expired() == 0
     for n in range(12):
         assert (await remaining_ttl(store, f"{n:02d}" + "p" * 30) is None) == (n < 9)
+
+
+@on_every_server
+async def test_a_django_save_between_a_load_and_an_update_is_kept(shared: Shared) -> None:
+    store, client, browser = shared
+    await sesh_get(client, "/set?values=" + quote(json.dumps({"cart": [1]})))
+    key = client.jar["sessionid"]
+    loaded = await store.load(key)  # a sesh request has loaded the session...
+    assert loaded is not None
+    hand_over(client, browser, to="django")
+    await browser.get("/set/", theme='"dark"')  # ...when Django saves it whole
+    assert await store.update(key, {"name": b"\xa3bob"}, [], loaded.meta, 600)
+    assert await sesh_get(client, "/show") == {"cart": [1], "theme": "dark", "name": "bob"}

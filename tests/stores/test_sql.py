@@ -7,6 +7,7 @@ import re
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -270,3 +271,55 @@ async def test_a_missing_table_says_how_to_make_it(sql_engine: AsyncEngine) -> N
     django = DjangoStore(sql_engine, secret_key="s", table="no_django_here")
     with pytest.raises(ConfigurationError, match=re.escape("manage.py migrate")):
         await django.load("x" * 32)
+
+
+class CountingDriver:
+    """The store's driver, counting the statements it sends."""
+
+    def __init__(self, driver: Any) -> None:
+        self.driver = driver
+        self.sent = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.driver, name)
+
+    async def fetch_one(self, *args: Any) -> Any:
+        self.sent += 1
+        return await self.driver.fetch_one(*args)
+
+    async def execute(self, *args: Any) -> int:
+        self.sent += 1
+        return int(await self.driver.execute(*args))
+
+
+@on_every_server
+async def test_an_update_after_a_load_is_one_statement(sql_store: SQLStore) -> None:
+    counting = CountingDriver(sql_store.database.driver)
+    sql_store.database.driver = counting
+    await sql_store.create("c" * 48, Record(dict(DATA), META), 60)
+    assert await sql_store.load("c" * 48) is not None
+    counting.sent = 0
+    assert await sql_store.update("c" * 48, {"a": b"\x01"}, ["cart"], META, 60)
+    assert counting.sent == 1
+    assert await sql_store.load("c" * 48) == Record({"user": b"\xa3ada", "a": b"\x01"}, META)
+
+
+@on_every_server
+async def test_a_remembered_load_that_another_writer_overtook_is_merged(
+    sql_store: SQLStore, sql_engine: AsyncEngine
+) -> None:
+    """Two processes: this one loaded the row, the other changed it since. This update's
+    first write finds the version moved, so it reads the row again and keeps both keys."""
+    other = SQLStore(sql_engine, table=sql_store.table.name, clock=sql_store._clock)
+    await sql_store.create("m" * 48, Record(dict(DATA), META), 60)
+    assert await sql_store.load("m" * 48) is not None
+    assert await other.update("m" * 48, {"theirs": b"\x02"}, [], META, 60)
+    assert await sql_store.update("m" * 48, {"ours": b"\x01"}, ["cart"], META, 60)
+    loaded = await other.load("m" * 48)
+    assert loaded is not None
+    assert loaded.data == {"user": b"\xa3ada", "theirs": b"\x02", "ours": b"\x01"}
+    # And a logout in between is never undone by the remembered version.
+    assert await sql_store.load("m" * 48) is not None
+    assert await other.delete("m" * 48)
+    assert not await sql_store.update("m" * 48, {"late": b"\x03"}, [], META, 60)
+    assert await other.load("m" * 48) is None
