@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import time
 import zlib
 from collections.abc import AsyncIterator, Iterator
@@ -20,8 +21,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from sesh.adapters.fastapi import SessionDep
 from sesh.core import SessionMiddleware
+from sesh.core.errors import ConfigurationError
 from sesh.core.store import Record, Store
-from sesh.core.testing import META, Client, FakeClock, SessionContract, StoreContract
+from sesh.core.testing import (
+    META,
+    Client,
+    FakeClock,
+    SessionContract,
+    StoreContract,
+    responder,
+)
 from sesh.stores.django import DjangoStore
 
 from conftest import SQL_SERVERS
@@ -510,3 +519,22 @@ async def test_a_django_save_between_a_load_and_an_update_is_kept(shared: Shared
     await browser.get("/set/", theme='"dark"')  # ...when Django saves it whole
     assert await store.update(key, {"name": b"\xa3bob"}, [], loaded.meta, 600)
     assert await sesh_get(client, "/show") == {"cart": [1], "theme": "dark", "name": "bob"}
+
+
+@pytest.mark.parametrize(
+    ("options", "says"),
+    [
+        ({"cookie_name": "sessionid", "secret_key": "x" * 40}, "drop secret_key"),
+        ({}, "set cookie_name='sessionid'"),
+        ({"cookie_name": "session_id"}, "set cookie_name='sessionid'"),
+        ({"cookie_name": "sessionid", "idle_timeout": 600}, "idle_timeout cannot apply"),
+    ],
+)
+def test_the_engine_refuses_what_djangos_cookie_and_rows_cannot_keep(
+    options: dict[str, Any], says: str
+) -> None:
+    store = DjangoStore("sqlite+aiosqlite:///unused.db", secret_key="s")
+    with pytest.raises(ConfigurationError, match=re.escape(says)):
+        SessionMiddleware(responder(None), store=store, **options)
+    # With Django's own cookie name, and nothing else, it is accepted.
+    SessionMiddleware(responder(None), store=store, cookie_name="sessionid")
