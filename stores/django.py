@@ -269,34 +269,26 @@ class DjangoStore:
         ttl: float,
     ) -> bool:
         driver = self.database.driver
-        # The row as its request loaded it, when remembered: written at once if its
-        # session_data is still that (see sesh.stores.sql.Seen).
-        seen = self._seen.recall(key)
 
-        async def attempt(conn: Any) -> bool | None:
-            nonlocal seen
+        async def read(conn: Any) -> tuple[str, dict[str, Any]] | None:
+            now = self._times.to_db(self._clock())
+            row = await driver.fetch_one(conn, self._load, (key, now))
+            values = None if row is None else self._values(row[0], key)
+            return None if values is None else (row[0], values)
+
+        async def write(conn: Any, row: tuple[str, dict[str, Any]]) -> bool:
+            stored, values = row  # session_data, compared and set
             now = self._clock()
-            if seen is None:
-                row = await driver.fetch_one(conn, self._load, (key, self._times.to_db(now)))
-                if row is None:
-                    return False  # ended: a logout is never undone
-                values = self._values(row[0], key)
-                if values is None:
-                    return False  # not a session sesh can read: none to update
-                seen = (row[0], values)
-            stored, values = seen
-            seen = None
-            values = _from_record(values, changed, removed, meta)
             args = (
-                self.signer.dumps(values, now),
+                self.signer.dumps(_from_record(values, changed, removed, meta), now),
                 self._times.to_db(now + ttl),
                 key,
                 stored,
                 self._times.to_db(now),
             )
-            return bool(await driver.execute(conn, self._write, args)) or None
+            return bool(await driver.execute(conn, self._write, args))
 
-        return await self.database.compare_and_set(attempt)
+        return await self.database.merge(self._seen.recall(key), read, write)
 
     async def touch(self, key: str, meta: bytes, ttl: float) -> bool:
         # The expiry lives in the signed data too: a touch rewrites the row.

@@ -418,15 +418,28 @@ class Database:
 
         return await self.run(work)
 
-    async def compare_and_set(self, attempt: Callable[[Any], Awaitable[bool | None]]) -> bool:
-        """Run ``attempt(conn)`` until it answers True (written) or False (no row), at most
-        :data:`MERGE_ATTEMPTS` times; None means another writer came first."""
+    async def merge(
+        self,
+        loaded: R | None,
+        read: Callable[[Any], Awaitable[R | None]],
+        write: Callable[[Any, R], Awaitable[bool]],
+    ) -> bool:
+        """Write a change by compare-and-set: ``write(conn, row)`` writes only if the row
+        is still ``row`` (its version) and says whether it did. ``loaded`` is the row as
+        its request loaded it (see :class:`Seen`); without it, or when another writer came
+        first, ``read(conn)`` gives the row as it is now, at most :data:`MERGE_ATTEMPTS`
+        times. No row (``read`` gives None): nothing is written, and False."""
 
         async def work(conn: Any) -> bool:
+            row = loaded
             for _ in range(MERGE_ATTEMPTS):
-                done = await attempt(conn)
-                if done is not None:
-                    return done
+                if row is None:
+                    row = await read(conn)
+                    if row is None:
+                        return False  # ended: a logout is never undone
+                if await write(conn, row):
+                    return True
+                row = None
             raise StoreUnavailable(
                 f"{self.endpoint}: a session's data kept changing under "
                 f"{MERGE_ATTEMPTS} attempts to update it"
@@ -475,7 +488,6 @@ class _Statements:
         s = database.statement
         where_live = "session_key = %s AND expires_at > %s"
         self.load = s(f"SELECT data, meta, version FROM {name} WHERE {where_live}")
-        self.load_versioned = s(f"SELECT data, version FROM {name} WHERE {where_live}")
         self.insert = s(
             f"INSERT INTO {name} (session_key, data, meta, expires_at, version) "
             "VALUES (%s, %s, %s, %s, 1)"
@@ -557,27 +569,20 @@ class SQLStore:
         if not changed and not removed:
             return await self.touch(key, meta, ttl)
         driver = self.database.driver
-        # The row as this request loaded it, if this process still remembers it: then the
-        # first attempt writes without reading again, and succeeds unless another writer
-        # came first (its version moved), when it reads and merges as any retry does.
-        seen = self._seen.recall(key)
 
-        async def attempt(conn: Any) -> bool | None:
-            nonlocal seen
+        async def read(conn: Any) -> tuple[int, dict[str, bytes]] | None:
+            row = await driver.fetch_one(conn, self._sql.load, (key, self._clock()))
+            return None if row is None else (row[2], _decode_row(row[0], key) or {})
+
+        async def write(conn: Any, row: tuple[int, dict[str, bytes]]) -> bool:
+            version, stored = row
             now = self._clock()
-            if seen is None:
-                row = await driver.fetch_one(conn, self._sql.load_versioned, (key, now))
-                if row is None:
-                    return False  # ended: a logout is never undone
-                seen = (row[1], _decode_row(row[0], key) or {})
-            version, stored = seen
-            seen = None
             data = {name: value for name, value in stored.items() if name not in removed}
             data.update(changed)
             args = (_encode_data(data), meta, now + ttl, key, version, now)
-            return bool(await driver.execute(conn, self._sql.write, args)) or None
+            return bool(await driver.execute(conn, self._sql.write, args))
 
-        return await self.database.compare_and_set(attempt)
+        return await self.database.merge(self._seen.recall(key), read, write)
 
     async def touch(self, key: str, meta: bytes, ttl: float) -> bool:
         now = self._clock()
