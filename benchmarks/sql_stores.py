@@ -34,29 +34,10 @@ from sesh.stores.django import DjangoStore  # noqa: E402
 from sesh.stores.sql import SQLStore  # noqa: E402
 
 from support import django_project  # noqa: E402
-from support.databases import Databases  # noqa: E402
+from support.databases import CountingDriver, Databases  # noqa: E402
 
 SERVERS = ("sqlite", "postgresql")
 OPERATIONS = ("load", "create", "update one key")  # the last: load, change one key, save
-
-
-class Counting:
-    """A driver that counts the statements it runs."""
-
-    def __init__(self, driver: Any) -> None:
-        self.driver = driver
-        self.count = 0
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.driver, name)
-
-    async def fetch_one(self, *args: Any) -> Any:
-        self.count += 1
-        return await self.driver.fetch_one(*args)
-
-    async def execute(self, *args: Any) -> int:
-        self.count += 1
-        return int(await self.driver.execute(*args))
 
 
 async def load_and_update(store: Store, key: str, n: int, meta: bytes) -> None:
@@ -153,17 +134,17 @@ async def measure(
             sesh_ops = sesh_operations(store, keys, meta)
             for n in range(operations):
                 await sesh_ops["setup"](n)
-            counting = Counting(store.database.driver)
+            counting = CountingDriver(store.database.driver)
             store.database.driver = counting
             for name in OPERATIONS:
-                counting.count = 0
+                counting.sent = 0
                 begin = time.perf_counter()
                 for n in range(operations):
                     await sesh_ops[name](n)
                 samples.setdefault((label, name), []).append(
                     (time.perf_counter() - begin) / operations
                 )
-                statements[label, name] = counting.count / operations
+                statements[label, name] = counting.sent / operations
             store.database.driver = counting.driver
         print(f"  {server}: round {round_ + 1} of {rounds}", flush=True)
     per_request = await statements_per_request(sql)
@@ -176,7 +157,7 @@ async def measure(
 async def statements_per_request(store: SQLStore) -> dict[str, int]:
     """What a request through the middleware sends: a new session written, a stored one
     read, a stored one with one key changed."""
-    counting = Counting(store.database.driver)
+    counting = CountingDriver(store.database.driver)
     store.database.driver = counting
     secret = "a-benchmark-secret-that-is-long-enough-0123456789"  # noqa: S105
     client = Client(
@@ -189,9 +170,9 @@ async def statements_per_request(store: SQLStore) -> dict[str, int]:
         ("stored session, one key changed", lambda s: s.update(a=s["a"] + 1)),
     ):
         client.app = SessionMiddleware(responder(action), store=store, secret_key=secret)
-        counting.count = 0
+        counting.sent = 0
         await client.request()
-        counts[name] = counting.count
+        counts[name] = counting.sent
     store.database.driver = counting.driver
     return counts
 

@@ -337,11 +337,16 @@ async def _make_user(name: str, password: str) -> None:
     await django_project.call(make)
 
 
+async def log_in_with_django(browser: DjangoBrowser) -> None:
+    """A user "ada", logged in by Django's own login view."""
+    await _make_user("ada", "pw-ada")
+    assert await browser.get("/login/", user="ada", password="pw-ada") == "ok"
+
+
 @on_every_server
 async def test_a_django_login_is_seen_by_fastapi(shared: Shared) -> None:
     _, client, browser = shared
-    await _make_user("ada", "pw-ada")
-    assert await browser.get("/login/", user="ada", password="pw-ada") == "ok"
+    await log_in_with_django(browser)
     hand_over(client, browser, to="sesh")
     user_id = await sesh_get(client, "/whoami")
     assert isinstance(user_id, str)
@@ -381,8 +386,7 @@ async def test_a_password_change_in_django_ends_the_fastapi_session(shared: Shar
 @on_every_server
 async def test_a_password_change_by_the_app_ends_the_django_session(shared: Shared) -> None:
     _, client, browser = shared
-    await _make_user("ada", "pw-ada")
-    await browser.get("/login/", user="ada", password="pw-ada")
+    await log_in_with_django(browser)
     assert await browser.get("/whoami/") == "ada"
     hand_over(client, browser, to="sesh")
     assert await sesh_get(client, "/whoami") is not None
@@ -407,8 +411,7 @@ async def test_a_django_logout_is_never_undone_by_a_sesh_write(
     shared: Shared, django_engine: AsyncEngine
 ) -> None:
     store, client, browser = shared
-    await _make_user("ada", "pw-ada")
-    await browser.get("/login/", user="ada", password="pw-ada")
+    await log_in_with_django(browser)
     hand_over(client, browser, to="sesh")
     key = client.jar["sessionid"]
     assert await store.load(key) is not None

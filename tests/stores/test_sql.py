@@ -7,7 +7,6 @@ import re
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import anyio
 import pytest
@@ -21,7 +20,7 @@ from sesh.stores.django import DjangoStore
 from sesh.stores.sql import SQLStore
 
 from conftest import SECRET, SQL_SERVERS
-from support.databases import Databases
+from support.databases import CountingDriver, Databases
 from support.redis_servers import free_port
 
 pytestmark = pytest.mark.anyio
@@ -271,25 +270,6 @@ async def test_a_missing_table_says_how_to_make_it(sql_engine: AsyncEngine) -> N
     django = DjangoStore(sql_engine, secret_key="s", table="no_django_here")
     with pytest.raises(ConfigurationError, match=re.escape("manage.py migrate")):
         await django.load("x" * 32)
-
-
-class CountingDriver:
-    """The store's driver, counting the statements it sends."""
-
-    def __init__(self, driver: Any) -> None:
-        self.driver = driver
-        self.sent = 0
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.driver, name)
-
-    async def fetch_one(self, *args: Any) -> Any:
-        self.sent += 1
-        return await self.driver.fetch_one(*args)
-
-    async def execute(self, *args: Any) -> int:
-        self.sent += 1
-        return int(await self.driver.execute(*args))
 
 
 @on_every_server

@@ -117,3 +117,23 @@ class Databases:
             "HOST": host,
             "PORT": port,
         }
+
+
+class CountingDriver:
+    """A SQL store's driver (``store.database.driver``), counting the statements sent
+    through it in ``sent``: put it in the driver's place, and back after."""
+
+    def __init__(self, driver: Any) -> None:
+        self.driver = driver
+        self.sent = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.driver, name)
+
+    async def fetch_one(self, *args: Any) -> Any:
+        self.sent += 1
+        return await self.driver.fetch_one(*args)
+
+    async def execute(self, *args: Any) -> int:
+        self.sent += 1
+        return int(await self.driver.execute(*args))

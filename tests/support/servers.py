@@ -58,15 +58,15 @@ def uvicorn(
     from support.redis_servers import free_port
 
     port = 0 if workers == 1 else free_port()  # workers share a socket the parent binds
-    where: list[str] = []
-    started = [0]
+    where = ""
+    started = 0
 
     def ready(line: str) -> str | None:  # uvicorn says where it listens, and each worker starts
+        nonlocal where, started
         found = re.search(r"Uvicorn running on (http://127\.0\.0\.1:\d+)", line)
-        if found is not None:
-            where.append(found[1])
-        started[0] += "Application startup complete" in line
-        return where[0] if where and started[0] >= workers else None
+        where = found[1] if found is not None else where
+        started += "Application startup complete" in line
+        return where if where and started >= workers else None
 
     command = [
         sys.executable, "-m", "uvicorn", "--app-dir", str(app_dir), app,

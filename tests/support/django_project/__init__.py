@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -103,7 +102,3 @@ def close() -> None:
         connections.close_all()
 
     _thread.submit(close_all).result()
-
-
-def folder() -> Path:
-    return Path(__file__).parent
