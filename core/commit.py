@@ -74,13 +74,18 @@ class Snapshot(msgspec.Struct, frozen=True):
     """The client's cookie is out of date (an older secret signed it)."""
     cookie_due: Cookie
     """A cookie an earlier ``save()`` decided on, not sent yet."""
+    user_key: str | None = None
+    """The session key that names the logged-in user (``SessionConfig.user_key``); None for
+    a session with no engine."""
 
 
 class Create(msgspec.Struct, frozen=True):
-    """Store ``record`` under a fresh id (the executor draws it)."""
+    """Store ``record`` under the session's id, drawn now if it has none; ``fresh``: under
+    a new id even though it has one (the user changed without ``login()``)."""
 
     record: Record
     ttl: float
+    fresh: bool = False
 
 
 class Update(msgspec.Struct, frozen=True):
@@ -110,7 +115,18 @@ class Retire(msgspec.Struct, frozen=True):
     key: str
 
 
-Step = Create | Update | Touch | Delete | Retire
+class Index(msgspec.Struct, frozen=True):
+    """Note the record behind the session (the one just created, if any) in the per-user
+    index of ``user`` (the encoded value under ``user_key``), until the session's deadline.
+    Planned after the write, and before a rotation retires the old record, so that a
+    "log out everywhere" that missed the new record still deletes the old one, and the
+    rotation then removes the new one."""
+
+    user: bytes
+    ttl: float
+
+
+Step = Create | Update | Touch | Delete | Retire | Index
 
 
 class Plan(msgspec.Struct, frozen=True, kw_only=True):
@@ -131,6 +147,8 @@ class Plan(msgspec.Struct, frozen=True, kw_only=True):
     """Nothing is saved, now or later (a 5xx answer)."""
     warning: str | None = None
     """Why something the app did is dropped; the engine logs it."""
+    user_rotated: bool = False
+    """The id was rotated because the user changed without ``login()``."""
 
 
 _KEPT = Plan()
@@ -169,6 +187,9 @@ def plan_commit(s: Snapshot, moment: Moment, status: int = 200) -> Plan:
     cookie = s.cookie_due
     record = s.record
     warning = None
+    user_key = s.user_key
+    user_changed = user_key is not None and (user_key in s.changed or user_key in s.removed)
+    user_rotated = False
 
     if s.ended is not None:  # logged out (or emptied): the old record goes first
         steps.append(Delete(s.ended))
@@ -196,7 +217,19 @@ def plan_commit(s: Snapshot, moment: Moment, status: int = 200) -> Plan:
             steps.append(Delete(s.record))
             cookie = "delete"
             record = None
+        elif user_changed and status < 400 and cookie_may_change and not s.client_side:
+            # The user changed without login() (code written for cookie sessions): a new
+            # id anyway, or whoever planted the old one in the browser would share the login.
+            steps += [Create(Record(data, meta), ttl, fresh=True), Retire(s.record)]
+            cookie = "set"
+            record = None
+            user_rotated = True
         else:
+            if user_changed and not cookie_may_change and not s.client_side:
+                warning = (
+                    "the user in the session changed after the response started, when its id "
+                    "could no longer be rotated: call sesh.core.identity.login() before"
+                )
             steps.append(Update(s.record, s.changed, s.removed, meta, ttl))
             if s.expiry_changed or s.resign:
                 cookie = "set"
@@ -219,6 +252,9 @@ def plan_commit(s: Snapshot, moment: Moment, status: int = 200) -> Plan:
                 "session changes after the response started were dropped: a cookie-store "
                 "session travels in the response headers, which were already sent"
             )
+    user = None if user_key is None or s.client_side else data.get(user_key)
+    if user is not None:
+        _index(steps, Index(user, s.deadline - now), user_changed or s.expiry_changed)
     if not cookie_may_change:
         if cookie == "set" and s.expiry_changed and not s.client_side:
             warning = "set_expiry() after the response started: the cookie keeps its old lifetime"
@@ -234,4 +270,18 @@ def plan_commit(s: Snapshot, moment: Moment, status: int = 200) -> Plan:
         browser=s.browser,
         record=record,
         warning=warning,
+        user_rotated=user_rotated,
     )
+
+
+def _index(steps: list[Step], index: Index, changed: bool) -> None:
+    """Put ``index`` into ``steps`` where it belongs: right after a ``Create`` (a new
+    session, or a rotation, whose ``Retire`` must come after it), or after an ``Update``
+    that changed the user or the deadline. A session written with the same user and
+    deadline is in the index already."""
+    for position, step in enumerate(steps):
+        if isinstance(step, Create):
+            steps.insert(position + 1, index)
+            return
+    if changed and any(isinstance(step, Update) for step in steps):
+        steps.append(index)

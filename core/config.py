@@ -85,6 +85,7 @@ class EngineOptions(TypedDict, total=False):
     trust_forwarded_proto: bool
     autoload: bool
     scope_key: str
+    user_key: str
     clock: Clock
 
 
@@ -125,6 +126,7 @@ _OPTIONS = (
     "partitioned",
     "autoload",
     "scope_key",
+    "user_key",
     "clock",
 )
 
@@ -163,6 +165,10 @@ class SessionConfig:
     partitioned: bool
     autoload: bool
     scope_key: str
+    user_key: str
+    """The session key that holds the logged-in user's id: written by
+    :func:`sesh.core.identity.login`, watched at every commit (a change without ``login()``
+    still rotates the id) and indexed per user. Django's, by default."""
     clock: Clock
     cookie: CookieSpec
     """The cookie's settings, rendered once."""
@@ -194,6 +200,7 @@ class SessionConfig:
         partitioned: bool = False,
         autoload: bool = True,
         scope_key: str = "session",
+        user_key: str = "_auth_user_id",
         clock: Clock = time.time,
     ) -> None:
         def settle(name: str, value: Any) -> None:
@@ -284,6 +291,9 @@ class SessionConfig:
         if not isinstance(scope_key, str) or not scope_key:
             raise ConfigurationError("scope_key must be a non-empty str")
         settle("scope_key", scope_key)
+        if not isinstance(user_key, str) or not user_key:
+            raise ConfigurationError(f"user_key must be a non-empty str: {user_key!r}")
+        settle("user_key", user_key)
         if not callable(clock):
             raise ConfigurationError("clock must be a callable returning epoch seconds")
         settle("clock", clock)

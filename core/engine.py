@@ -31,10 +31,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequen
 from contextlib import asynccontextmanager, suppress
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from .codec import decode_values
 from .commit import (
     Cookie,
     Create,
     Delete,
+    Index,
     Moment,
     Plan,
     Retire,
@@ -48,6 +50,7 @@ from .errors import ConfigurationError, SessionNotFound, SessionTooLarge, StoreU
 from .session import Session, attached, state_of
 from .state import SessionState
 from .store import (
+    USER_INDEX_LIMIT,
     ClientStore,
     ClosableStore,
     CookieNameBinding,
@@ -55,9 +58,10 @@ from .store import (
     PurgeableStore,
     Record,
     Store,
+    UserIndexStore,
     ValuesOnlyFormat,
 )
-from .tokens import ForeignTokens, IdScheme, short_hash
+from .tokens import ForeignTokens, IdScheme, as_user_id, short_hash, user_ref
 from .types import Message, Receive, Scope, Send
 
 if TYPE_CHECKING:
@@ -134,6 +138,9 @@ class SessionEngine:
         if isinstance(store, ForeignIds):
             self.ids = ForeignTokens(store)
             self._check_foreign(store)
+        self.index = store if isinstance(store, UserIndexStore) else None
+        """The store's per-user index, if it keeps one."""
+        self._warned_user_rotated = False
         self._down_until = 0.0  # under "continue": new sessions are read-only until then
         self._warned_accept = False  # that the server sends no headers with websocket.accept
         self.values_only: str | None = None
@@ -396,6 +403,13 @@ class SessionEngine:
             return plan, None
         if plan.warning is not None:
             logger.warning("%s", plan.warning)
+        if plan.user_rotated and not self._warned_user_rotated:
+            self._warned_user_rotated = True
+            logger.warning(
+                "session[%r] changed without sesh.core.identity.login(): the session id was "
+                "rotated anyway (logged once); call login() when a user logs in",
+                self.config.user_key,
+            )
         cookie = plan.cookie
         if self.client is not None:
             key = IN_COOKIE if cookie == "set" else plan.record
@@ -429,6 +443,8 @@ class SessionEngine:
                         return False, None
                 elif isinstance(step, Delete):
                     await store.delete(step.key)
+                elif isinstance(step, Index):
+                    await self._index(step, created or plan.record)
                 elif isinstance(step, Retire) and not await store.delete(step.key):
                     # Logged out meanwhile: the new record must not outlive the old one.
                     assert created is not None
@@ -441,8 +457,28 @@ class SessionEngine:
             raise
         return True, created if created is not None else plan.record
 
+    async def _index(self, step: Index, key: str | None) -> None:
+        """Note the session under ``key`` in its user's index, and end the sessions the
+        index drops for it (the user's oldest, past ``USER_INDEX_LIMIT``)."""
+        if self.index is None or key is None:
+            return
+        user_id = as_user_id(decode_values({"user": step.user})[0].get("user"))
+        if user_id is None:
+            logger.warning(
+                "session[%r] holds neither a str nor an int: not noted as a user's session",
+                self.config.user_key,
+            )
+            return
+        user = user_ref(user_id)
+        dropped = await self.index.index_add(user, key, step.ttl, USER_INDEX_LIMIT)
+        if dropped:
+            logger.info("a user passed %d sessions: the oldest ended", USER_INDEX_LIMIT)
+        for old in dropped:
+            await self.index.delete(old)
+
     async def _create(self, state: SessionState, store: Store, step: Create) -> str:
-        session_id = state.cookie_id()  # the id the app may already have read
+        # The id the app may already have read, unless the plan asks for a new one.
+        session_id = state.new_id() if step.fresh else state.cookie_id()
         for _ in range(_CREATE_ATTEMPTS):
             key = self.ids.key(session_id)
             if await store.create(key, step.record, step.ttl):

@@ -61,3 +61,16 @@ class InvalidExpiry(SessionError, ValueError):
 class NotInThisFormat(SessionError, RuntimeError):
     """The store's cookie format (another library's) cannot carry what was asked for: a
     session id, a rotation or an expiry of the session's own."""
+
+
+class LoginTooOld(SessionError, PermissionError):
+    """A sensitive action needs a login younger than the session's
+    (:func:`sesh.core.identity.require_recent_login`): ask the user to log in again."""
+
+    def __init__(self, max_age: float, age: float | None) -> None:
+        held = "no login" if age is None else f"a login {age:.0f}s old"
+        super().__init__(
+            f"this needs a login in the last {max_age:g}s, and the session holds {held}"
+        )
+        self.max_age = max_age
+        self.age = age

@@ -50,6 +50,10 @@ _ABSENT = object()
 _NOTHING_STORED: Mapping[str, Any] = MappingProxyType({})
 _DETACHED_CONFIG = SessionConfig()  # the defaults, for the times of a detached session
 
+SEEN_INTERVAL = 300.0
+"""Without an idle timeout, how stale a logged-in session's last-use time may grow before a
+request refreshes it (a touch: metadata and TTL only), for the list of a user's sessions."""
+
 # The values live in the Session, a dict subclass whose own methods mark it accessed or
 # modified; this module reads and writes them with dict's methods, which do neither.
 _items, _keys, _clear, _update = dict.items, dict.keys, dict.clear, dict.update
@@ -168,6 +172,10 @@ class SessionState:
         return self._engine
 
     @property
+    def config(self) -> SessionConfig:
+        return self._config
+
+    @property
     def secure(self) -> bool:
         return self._secure
 
@@ -217,6 +225,8 @@ class SessionState:
         self._resign = self._resign or resign
         if idle is not None:
             self._touch_due = now - touched_at >= self._config.touch_interval
+        elif self._config.user_key in decoded:  # for the last-used time in a user's list
+            self._touch_due = now - touched_at >= SEEN_INTERVAL
         return True
 
     def reset(self, values: dict[str, Any]) -> None:
@@ -460,6 +470,7 @@ class SessionState:
             self._touch_due,
             self._resign,
             self._cookie_due,
+            self._config.user_key,
         )
 
     def modified(self, values: dict[str, Any]) -> bool:
@@ -497,6 +508,11 @@ class SessionState:
         self._cookie_due = "keep"
         if moment == "start":
             self._started = True
+
+    def live_key(self) -> str | None:
+        """The store key of the record this session stands on now (before a rotation's
+        commit, the old one), if any."""
+        return self._record or self._rotated_from
 
     def cookie_id(self) -> str:
         """The id the cookie carries, drawn now if the session has none yet."""

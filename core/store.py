@@ -45,6 +45,7 @@ import msgspec
 from .errors import StoreUnavailable
 
 __all__ = [
+    "USER_INDEX_LIMIT",
     "ClientStore",
     "ClosableStore",
     "CookieNameBinding",
@@ -157,21 +158,32 @@ class ClosableStore(Protocol):
         ...
 
 
-@runtime_checkable
-class UserIndexStore(Protocol):
-    """A store that can list the sessions of one user ("sign out everywhere").
+USER_INDEX_LIMIT = 1000
+"""The most sessions one user keeps: a login past it ends the user's session that expires
+first (a session the index forgot could not be logged out everywhere)."""
 
-    The index is written after the session and read as an upper bound: every key it
-    returns is checked against the live sessions, and every entry expires with its session.
-    ``user`` is an opaque string the identity helpers derive from the user id.
+
+@runtime_checkable
+class UserIndexStore(Store, Protocol):
+    """A store that can list the sessions of one user ("log out everywhere").
+
+    The engine notes a session in its user's index right after writing it, so the index
+    is an upper bound, never the truth: the identity helpers check every key it returns
+    against the live sessions. Every entry expires with its session (``ttl``), and a user's
+    entries are bounded (``limit``). Keep the index under a key of its own per user (on
+    Redis Cluster, a script may touch one key only). ``user`` is an opaque string the
+    engine derives from the user id (:func:`sesh.core.tokens.user_ref`).
     """
 
-    async def index_add(self, user: str, key: str, ttl: float) -> None:
-        """Note that the session under ``key`` belongs to ``user``, for ``ttl`` seconds."""
+    async def index_add(self, user: str, key: str, ttl: float, limit: int) -> list[str]:
+        """Note that the session under ``key`` belongs to ``user`` for ``ttl`` seconds
+        (noted already: its time is replaced), and drop ``user``'s expired entries. Past
+        ``limit`` entries, drop those that expire first, never ``key``, and return their
+        keys: the engine ends those sessions."""
         ...
 
     async def index_members(self, user: str) -> list[str]:
-        """The keys noted for ``user`` and not yet expired (some may have ended since)."""
+        """The keys noted for ``user`` (some may have ended since)."""
         ...
 
     async def index_remove(self, user: str, keys: Collection[str]) -> None:

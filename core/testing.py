@@ -30,7 +30,8 @@ from .config import SessionConfig
 from .engine import SessionEngine
 from .middleware import SessionMiddleware
 from .session import Session
-from .store import ClientStore, ForeignIds, Record, Store
+from .store import ClientStore, ForeignIds, Record, Store, UserIndexStore
+from .tokens import user_ref
 from .types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "Response",
     "SessionContract",
     "StoreContract",
+    "UserIndexContract",
     "cookie_attributes",
     "make_session",
     "read_session",
@@ -379,6 +381,67 @@ class StoreContract:
         await store.create(other, Record({"b": b"\x02"}, META), 60)
         await store.delete(key)
         assert await store.load(other) == Record({"b": b"\x02"}, META)
+
+
+# -- the per-user index: what a UserIndexStore must do ---------------------------------------
+
+
+ADA, BOB = user_ref("ada"), user_ref("bob")  # users as the engine names them to a store
+
+
+class UserIndexContract:
+    """Inherit (beside :class:`StoreContract`) for a store that keeps a per-user index,
+    give a ``store`` fixture and implement ``let_pass``; every test here then speaks to
+    that store's index directly."""
+
+    pytestmark = pytest.mark.anyio
+
+    async def let_pass(self, store: UserIndexStore, seconds: float) -> None:
+        """Make ``seconds`` pass for the store's index (move its clock)."""
+        raise NotImplementedError
+
+    async def test_is_a_user_index_store(self, store: UserIndexStore) -> None:
+        assert isinstance(store, UserIndexStore)
+
+    async def test_added_keys_are_listed_once(self, store: UserIndexStore) -> None:
+        assert await store.index_members(ADA) == []
+        assert await store.index_add(ADA, "k1", 60, 10) == []
+        assert await store.index_add(ADA, "k2", 60, 10) == []
+        assert await store.index_add(ADA, "k1", 90, 10) == []
+        assert sorted(await store.index_members(ADA)) == ["k1", "k2"]
+
+    async def test_users_are_independent(self, store: UserIndexStore) -> None:
+        await store.index_add(ADA, "k1", 60, 10)
+        await store.index_add(BOB, "k2", 60, 10)
+        await store.index_remove(ADA, ["k2"])  # not ada's: nothing happens
+        assert await store.index_members(ADA) == ["k1"]
+        assert await store.index_members(BOB) == ["k2"]
+
+    async def test_remove_forgets_only_the_named_keys(self, store: UserIndexStore) -> None:
+        for key in ("k1", "k2", "k3"):
+            await store.index_add(ADA, key, 60, 10)
+        await store.index_remove(ADA, ["k1", "k3", "absent"])
+        await store.index_remove(ADA, [])
+        assert await store.index_members(ADA) == ["k2"]
+
+    async def test_entries_expire_with_their_sessions(self, store: UserIndexStore) -> None:
+        await store.index_add(ADA, "short", 10, 10)
+        await store.index_add(ADA, "long", 100, 10)
+        await self.let_pass(store, 11)
+        assert await store.index_members(ADA) == ["long"]
+        await store.index_add(ADA, "short", 1000, 10)  # noted again: its new time counts
+        await self.let_pass(store, 100)
+        assert await store.index_members(ADA) == ["short"]
+
+    async def test_past_the_limit_those_expiring_first_go(self, store: UserIndexStore) -> None:
+        await store.index_add(ADA, "k1", 300, 3)
+        await store.index_add(ADA, "k2", 100, 3)
+        await store.index_add(ADA, "k3", 200, 3)
+        # The new key expires first of all, yet it is kept: the user just logged in there.
+        assert await store.index_add(ADA, "k4", 50, 3) == ["k2"]
+        assert sorted(await store.index_members(ADA)) == ["k1", "k3", "k4"]
+        assert sorted(await store.index_add(ADA, "k5", 400, 2)) == ["k3", "k4"]
+        assert sorted(await store.index_members(ADA)) == ["k1", "k5"]
 
 
 # -- the session contract: what every store does behind the engine ----------------------------

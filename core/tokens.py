@@ -70,6 +70,27 @@ def short_hash(value: str | bytes) -> str:
     return blake2b(data, digest_size=4, person=b"sesh.log").hexdigest()
 
 
+def as_user_id(value: object) -> str | None:
+    """``value`` as a user id (a str), if it can be one: a non-empty str, or an int (Django
+    stores ids as str, so an int and its decimal str are the same user)."""
+    if isinstance(value, bool) or not isinstance(value, str | int) or value == "":
+        return None
+    return str(value)
+
+
+def user_ref(user_id: str) -> str:
+    """The name a per-user index files ``user_id``'s sessions under: a hash, so that no
+    user id (an email, say) shows in the store's keys."""
+    return blake2b(user_id.encode(), digest_size=16, person=b"sesh.user").hexdigest()
+
+
+def handle_of(key: str) -> str:
+    """A name for the session under store key ``key`` that can be shown to its user and
+    given back to revoke it: a hash, so it never reveals the key (which, for a store of
+    another framework's sessions, is the token itself)."""
+    return blake2b(key.encode(), digest_size=12, person=b"sesh.handle").hexdigest()
+
+
 def secret_list(secret_key: SecretKeys, what: str = "secret_key") -> list[bytes]:
     """Normalise one secret or a list of them (the first signs, all verify) to bytes."""
     if isinstance(secret_key, str | bytes):

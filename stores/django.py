@@ -52,7 +52,7 @@ from sesh.core.store import Meta, Record, encode_meta, unpack_meta
 from sesh.core.tokens import short_hash
 from sesh.core.types import Clock
 
-from .sql import PURGE_BATCH, Database, Seen
+from .sql import PURGE_BATCH, Database, Seen, UserIndex, user_table
 
 logger = logging.getLogger("sesh.django")
 
@@ -185,6 +185,7 @@ class DjangoStore:
         secret_key_fallbacks: Sequence[str | bytes] = (),
         cookie_name: str = "sessionid",
         table: str = "django_session",
+        users_table: str = "sesh_django_users",
         timeout: float = 1.0,
         clock: Clock = time.time,
     ) -> None:
@@ -229,6 +230,15 @@ class DjangoStore:
         )
         self._delete = s(f"DELETE FROM {name} WHERE {live}")
         self._purge = self.database.purge_statement(name, "expire_date")
+        if not isinstance(users_table, str) or not users_table:
+            raise ConfigurationError(f"users_table must be a non-empty str: {users_table!r}")
+        self.users = UserIndex(
+            self.database,
+            user_table(users_table),
+            clock,
+            "create it with `await store.create_table()`",
+        )
+        """The per-user index, in a table of sesh's own (Django's has no place for it)."""
 
     # -- ids: Django's (ForeignIds) ------------------------------------------------------------
 
@@ -299,9 +309,26 @@ class DjangoStore:
         return bool(await self.database.execute(self._delete, (key, now)))
 
     async def purge_expired(self, *, batch: int = PURGE_BATCH) -> int:
-        """Remove expired rows in small batches, as Django's ``clearsessions`` does at once."""
+        """Remove expired rows in small batches, as Django's ``clearsessions`` does at
+        once, and the expired entries of the per-user index."""
         now = self._times.to_db(self._clock())
-        return await self.database.purge(self._purge, now, batch)
+        gone = await self.database.purge(self._purge, now, batch)
+        await self.users.purge(batch)
+        return gone
+
+    async def create_table(self) -> None:
+        """Create the one table sesh keeps beside Django's, the per-user index
+        (``users_table``), unless it exists. ``django_session`` is Django's to make."""
+        await self.users.create()
+
+    async def index_add(self, user: str, key: str, ttl: float, limit: int) -> list[str]:
+        return await self.users.add(user, key, ttl, limit)
+
+    async def index_members(self, user: str) -> list[str]:
+        return await self.users.members(user)
+
+    async def index_remove(self, user: str, keys: Collection[str]) -> None:
+        await self.users.remove(user, keys)
 
     async def ping(self) -> None:
         """Check that the database answers, within the deadline."""

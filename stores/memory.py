@@ -30,6 +30,11 @@ _encode = msgspec.msgpack.Encoder().encode
 _decode = msgspec.msgpack.Decoder(tuple[float, bytes, dict[str, bytes]]).decode
 
 
+def _prune(entries: dict[str, float], now: float) -> None:
+    for key in [key for key, expires in entries.items() if expires <= now]:
+        del entries[key]
+
+
 def _expiry(blob: bytes) -> float:
     return _EXPIRY.unpack_from(blob, _EXPIRY_AT)[0]  # type: ignore[no-any-return]
 
@@ -65,6 +70,10 @@ class MemoryStore:
         self._order: deque[str] = deque()
         # Sessions created and not loaded since, oldest first: the first to be evicted.
         self._unreturned: OrderedDict[str, None] = OrderedDict()
+        # The per-user index: user -> {session key: expiry}. Users in the order the sweep
+        # visits them, so that a user who never comes back does not keep entries forever.
+        self._users: dict[str, dict[str, float]] = {}
+        self._user_order: deque[str] = deque()
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -156,6 +165,47 @@ class MemoryStore:
             for key in expired:
                 self._drop(key)
             return len(expired)
+
+    # -- the per-user index (UserIndexStore) ----------------------------------------------
+
+    async def index_add(self, user: str, key: str, ttl: float, limit: int) -> list[str]:
+        with self._lock:
+            now = self._clock()
+            self._sweep_users(now)
+            entries = self._users.get(user)
+            if entries is None:
+                entries = self._users[user] = {}
+                self._user_order.append(user)
+            _prune(entries, now)
+            entries.pop(key, None)
+            dropped = sorted(entries, key=entries.__getitem__)[: max(0, len(entries) - limit + 1)]
+            for old in dropped:
+                del entries[old]
+            entries[key] = now + ttl
+            return dropped
+
+    async def index_members(self, user: str) -> list[str]:
+        with self._lock:
+            entries = self._users.get(user, {})
+            _prune(entries, self._clock())
+            return list(entries)
+
+    async def index_remove(self, user: str, keys: Collection[str]) -> None:
+        with self._lock:
+            entries = self._users.get(user, {})
+            for key in keys:
+                entries.pop(key, None)
+
+    def _sweep_users(self, now: float) -> None:
+        order = self._user_order
+        for _ in range(min(_SWEEP_STEPS, len(order))):
+            user = order.popleft()
+            entries = self._users.get(user, {})
+            _prune(entries, now)
+            if entries:
+                order.append(user)
+            else:
+                self._users.pop(user, None)
 
     def _evict(self, now: float) -> None:
         unreturned, records = self._unreturned, self._records

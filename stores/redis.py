@@ -73,6 +73,30 @@ end
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return 1
 """)
+# A user's index is a sorted set of session keys under a key of its own, each scored by
+# its expiry in ms by the server's clock. KEYS[1] the index; ARGV[1] = TTL in ms, ARGV[2] =
+# the limit, ARGV[3] = the session key. The key itself expires with its last entry.
+_INDEX_ADD = _script("""
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+redis.call('ZREM', KEYS[1], ARGV[3])
+local over = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[2]) + 1
+local dropped = {}
+if over > 0 then
+  dropped = redis.call('ZRANGE', KEYS[1], 0, over - 1)
+  redis.call('ZREMRANGEBYRANK', KEYS[1], 0, over - 1)
+end
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[1]), ARGV[3])
+local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+redis.call('PEXPIREAT', KEYS[1], math.ceil(tonumber(last[2])))
+return dropped
+""")
+_INDEX_MEMBERS = _script("""
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+return redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf')
+""")
 
 # What an outage looks like from redis-py: the server cannot be reached or cannot serve.
 _OUTAGES = (
@@ -254,6 +278,24 @@ class RedisStore:
             pipe.delete(key)
             pipe.execute_command("WAIT", self.wait_replicas, max(1, int(self.timeout * 800)))
             return await pipe.execute()
+
+    # -- the per-user index (UserIndexStore): a sorted set per user --------------------------
+
+    def _user_key(self, user: str) -> str:
+        return f"{self.prefix}user:{user}"
+
+    async def index_add(self, user: str, key: str, ttl: float, limit: int) -> list[str]:
+        args = [_milliseconds(ttl), limit, key]
+        dropped = await self._call(self._run(_INDEX_ADD, self._user_key(user), args))
+        return [member.decode() for member in dropped]
+
+    async def index_members(self, user: str) -> list[str]:
+        members = await self._call(self._run(_INDEX_MEMBERS, self._user_key(user), []))
+        return [member.decode() for member in members]
+
+    async def index_remove(self, user: str, keys: Collection[str]) -> None:
+        if keys:
+            await self._call(self.client.zrem(self._user_key(user), *keys))
 
     async def ping(self) -> None:
         """Check that Redis answers, within the deadline (at start-up, from the lifespan):

@@ -53,7 +53,15 @@ from ._deadline import deadline
 
 logger = logging.getLogger("sesh.sql")
 
-__all__ = ["MERGE_ATTEMPTS", "PURGE_BATCH", "SEEN_ROWS", "SQLStore", "session_table"]
+__all__ = [
+    "MERGE_ATTEMPTS",
+    "PURGE_BATCH",
+    "SEEN_ROWS",
+    "SQLStore",
+    "UserIndex",
+    "session_table",
+    "user_table",
+]
 
 MERGE_ATTEMPTS = 32
 """How often an update tries when other writers keep changing the same session's data.
@@ -78,10 +86,7 @@ _decode_data = msgspec.msgpack.Decoder(dict[str, bytes]).decode
 def session_table(name: str = "sesh_sessions", metadata: sa.MetaData | None = None) -> sa.Table:
     """The table SQLStore keeps sessions in, with its expiry index, as an SQLAlchemy
     ``Table``: add it to your own ``MetaData`` and Alembic's autogenerate creates it."""
-    # Keys are ASCII hashes: a binary collation on MySQL, whose default one ignores case.
-    key_type = sa.String(128).with_variant(
-        mysql.VARCHAR(128, charset="ascii", collation="ascii_bin"), "mysql", "mariadb"
-    )
+    key_type = _key_type()
     # MySQL's BLOB stops at 64 KiB; sessions may be larger.
     blob = sa.LargeBinary().with_variant(mysql.LONGBLOB(), "mysql", "mariadb")
     return sa.Table(
@@ -93,6 +98,26 @@ def session_table(name: str = "sesh_sessions", metadata: sa.MetaData | None = No
         sa.Column("expires_at", sa.Double(), nullable=False),
         sa.Column("version", sa.BigInteger(), nullable=False),
         sa.Index(f"{name}_expires_at", "expires_at"),
+    )
+
+
+def user_table(name: str = "sesh_sessions_users", metadata: sa.MetaData | None = None) -> sa.Table:
+    """The per-user index of the SQL stores (which sessions each user has), as an
+    SQLAlchemy ``Table``, for Alembic as :func:`session_table`."""
+    return sa.Table(
+        name,
+        metadata if metadata is not None else sa.MetaData(),
+        sa.Column("user_ref", _key_type(), primary_key=True),
+        sa.Column("session_key", _key_type(), primary_key=True),
+        sa.Column("expires_at", sa.Double(), nullable=False),
+        sa.Index(f"{name}_expires_at", "expires_at"),
+    )
+
+
+def _key_type() -> sa.types.TypeEngine[str]:
+    # Keys are ASCII hashes: a binary collation on MySQL, whose default one ignores case.
+    return sa.String(128).with_variant(
+        mysql.VARCHAR(128, charset="ascii", collation="ascii_bin"), "mysql", "mariadb"
     )
 
 
@@ -124,6 +149,10 @@ class Driver(Protocol):
 
     async def fetch_one(self, conn: Any, statement: str, args: Sequence[Any]) -> Any:
         """The first row of a query, a tuple, or ``None``."""
+        ...
+
+    async def fetch_all(self, conn: Any, statement: str, args: Sequence[Any]) -> list[Any]:
+        """Every row of a query, as tuples."""
         ...
 
     async def execute(self, conn: Any, statement: str, args: Sequence[Any]) -> int:
@@ -158,6 +187,9 @@ class _Postgres:
     async def fetch_one(self, conn: Any, statement: str, args: Sequence[Any]) -> Any:
         row = await conn.fetchrow(statement, *args)
         return None if row is None else tuple(row)
+
+    async def fetch_all(self, conn: Any, statement: str, args: Sequence[Any]) -> list[Any]:
+        return [tuple(row) for row in await conn.fetch(statement, *args)]
 
     async def execute(self, conn: Any, statement: str, args: Sequence[Any]) -> int:
         status: str = await conn.execute(statement, *args)  # "UPDATE 1", "INSERT 0 1"
@@ -209,6 +241,11 @@ class _MySQL:
             row = await cursor.fetchone()
         return None if row is None else tuple(row)
 
+    async def fetch_all(self, conn: Any, statement: str, args: Sequence[Any]) -> list[Any]:
+        async with conn.cursor() as cursor:  # the transaction: as for fetch_one
+            await cursor.execute(statement, tuple(args))
+            return [tuple(row) for row in await cursor.fetchall()]
+
     async def execute(self, conn: Any, statement: str, args: Sequence[Any]) -> int:
         async with conn.cursor() as cursor:
             await cursor.execute(statement, tuple(args))
@@ -252,6 +289,10 @@ class _SQLite:
         async with conn.execute(statement, tuple(args)) as cursor:
             row = await cursor.fetchone()
         return None if row is None else tuple(row)
+
+    async def fetch_all(self, conn: Any, statement: str, args: Sequence[Any]) -> list[Any]:
+        async with conn.execute(statement, tuple(args)) as cursor:
+            return [tuple(row) for row in await cursor.fetchall()]
 
     async def execute(self, conn: Any, statement: str, args: Sequence[Any]) -> int:
         async with conn.execute(statement, tuple(args)) as cursor:
@@ -345,8 +386,10 @@ class Database:
     def statement(self, text: str) -> str:
         return self.driver.placeholders(text)
 
-    async def run(self, work: Callable[[Any], Awaitable[T]]) -> T:
-        """``work(driver_connection)`` under the deadline; an outage as StoreUnavailable."""
+    async def run(self, work: Callable[[Any], Awaitable[T]], hint: str | None = None) -> T:
+        """``work(driver_connection)`` under the deadline; an outage as StoreUnavailable.
+        A missing table is a ConfigurationError that says how to create it (``hint``, for
+        a table other than the store's own)."""
         try:
             async with deadline(self.timeout):
                 pooled = await self.engine.raw_connection()
@@ -372,7 +415,7 @@ class Database:
             if self.driver.missing_table(error):
                 raise ConfigurationError(
                     f"{self.owner}: its table is not in the database at {self.endpoint}: "
-                    f"{self.create_hint}"
+                    f"{hint or self.create_hint}"
                 ) from error
             cause = self.driver.outage(error)
             if cause is None:
@@ -447,25 +490,27 @@ class Database:
 
         return await self.run(work)
 
-    def purge_statement(self, table: str, expiry: str) -> str:
+    def purge_statement(self, table: str, expiry: str, key: str = "session_key") -> str:
         """A DELETE of at most a batch (``%s``) of the rows of ``table`` (quoted) whose
-        ``expiry`` column is at or before a time (``%s``)."""
+        ``expiry`` column is at or before a time (``%s``); ``key`` its key's columns."""
         # MySQL cannot select from the table it deletes from, but can bound a DELETE.
         if self.engine.dialect.name in {"mysql", "mariadb"}:
             return self.statement(f"DELETE FROM {table} WHERE {expiry} <= %s LIMIT %s")
         return self.statement(
-            f"DELETE FROM {table} WHERE session_key IN "
-            f"(SELECT session_key FROM {table} WHERE {expiry} <= %s LIMIT %s)"
+            f"DELETE FROM {table} WHERE ({key}) IN "
+            f"(SELECT {key} FROM {table} WHERE {expiry} <= %s LIMIT %s)"
         )
 
-    async def purge(self, statement: str, now: Any, batch: int) -> int:
+    async def purge(self, statement: str, now: Any, batch: int, hint: str | None = None) -> int:
         """Run ``statement`` (``now``, ``batch``) until it removes fewer than ``batch`` rows;
         each run is its own short transaction. How many went."""
         if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
             raise ConfigurationError(f"batch must be a positive int: {batch!r}")
         total = 0
         while True:
-            gone = await self.execute(statement, (now, batch))
+            gone = await self.run(
+                lambda conn: self.driver.execute(conn, statement, (now, batch)), hint
+            )
             total += gone
             if gone < batch:
                 return total
@@ -478,6 +523,75 @@ class Database:
             await asyncio.wait(self._discarding)
         if self.owned:
             await self.engine.dispose()
+
+
+class UserIndex:
+    """The per-user index of a SQL store, in ``table`` (:func:`user_table`): one row per
+    session of a user, expiring with it. ``hint`` says how to create the table."""
+
+    def __init__(self, database: Database, table: sa.Table, clock: Clock, hint: str) -> None:
+        self.database = database
+        self.table = table
+        self._clock = clock
+        self._hint = hint
+        name = database.engine.dialect.identifier_preparer.quote(table.name)
+        s = database.statement
+        self._prune = s(f"DELETE FROM {name} WHERE user_ref = %s AND expires_at <= %s")
+        self._members = s(
+            f"SELECT session_key FROM {name} WHERE user_ref = %s AND expires_at > %s "
+            "ORDER BY expires_at"
+        )
+        self._insert = s(
+            f"INSERT INTO {name} (user_ref, session_key, expires_at) VALUES (%s, %s, %s)"
+        )
+        self._remove = s(f"DELETE FROM {name} WHERE user_ref = %s AND session_key = %s")
+        self.purge_statement = database.purge_statement(name, "expires_at", "user_ref, session_key")
+
+    async def add(self, user: str, key: str, ttl: float, limit: int) -> list[str]:
+        driver = self.database.driver
+
+        async def work(conn: Any) -> list[str]:
+            now = self._clock()
+            await driver.execute(conn, self._prune, (user, now))
+            await driver.execute(conn, self._remove, (user, key))
+            others = [row[0] for row in await driver.fetch_all(conn, self._members, (user, now))]
+            dropped = others[: max(0, len(others) - limit + 1)]  # those that expire first
+            for old in dropped:
+                await driver.execute(conn, self._remove, (user, old))
+            try:
+                await driver.execute(conn, self._insert, (user, key, now + ttl))
+            except Exception as error:
+                if not driver.is_duplicate(error):
+                    raise
+                # Another request noted the same session this instant: noted either way.
+            return dropped
+
+        return await self.database.run(work, self._hint)
+
+    async def members(self, user: str) -> list[str]:
+        driver = self.database.driver
+
+        async def work(conn: Any) -> list[str]:
+            rows = await driver.fetch_all(conn, self._members, (user, self._clock()))
+            return [row[0] for row in rows]
+
+        return await self.database.run(work, self._hint)
+
+    async def remove(self, user: str, keys: Collection[str]) -> None:
+        driver = self.database.driver
+
+        async def work(conn: Any) -> None:
+            for key in keys:
+                await driver.execute(conn, self._remove, (user, key))
+
+        if keys:
+            await self.database.run(work, self._hint)
+
+    async def purge(self, batch: int) -> int:
+        return await self.database.purge(self.purge_statement, self._clock(), batch, self._hint)
+
+    async def create(self) -> None:
+        await create_table(self.database.engine, self.table)
 
 
 class _Statements:
@@ -538,6 +652,10 @@ class SQLStore:
         self._clock = clock
         self._sql = _Statements(self.database, self.table)
         self._seen: Seen[tuple[int, dict[str, bytes]]] = Seen()
+        self.users = UserIndex(
+            self.database, user_table(f"{table}_users"), clock, self.database.create_hint
+        )
+        """The per-user index, in the table ``<table>_users``."""
 
     @property
     def engine(self) -> AsyncEngine:
@@ -593,22 +711,26 @@ class SQLStore:
 
     async def purge_expired(self, *, batch: int = PURGE_BATCH) -> int:
         """Remove expired rows, ``batch`` at a time, each batch its own statement (so no
-        lock is held for long); how many went."""
-        return await self.database.purge(self._sql.purge, self._clock(), batch)
+        lock is held for long); how many sessions went. The per-user index's expired
+        rows go too."""
+        gone = await self.database.purge(self._sql.purge, self._clock(), batch)
+        await self.users.purge(batch)
+        return gone
+
+    async def index_add(self, user: str, key: str, ttl: float, limit: int) -> list[str]:
+        return await self.users.add(user, key, ttl, limit)
+
+    async def index_members(self, user: str) -> list[str]:
+        return await self.users.members(user)
+
+    async def index_remove(self, user: str, keys: Collection[str]) -> None:
+        await self.users.remove(user, keys)
 
     async def create_table(self) -> None:
-        """Create the table and its expiry index unless they exist (and, on SQLite, put the
-        file in WAL mode)."""
-        try:
-            async with self.engine.begin() as conn:
-                await conn.run_sync(self.table.create, checkfirst=True)
-        except sa.exc.DBAPIError:
-            # Several workers starting at once: another may have made it between the check
-            # and the CREATE, which is as good.
-            async with self.engine.connect() as conn:
-                name = self.table.name
-                if not await conn.run_sync(lambda sync: sa.inspect(sync).has_table(name)):
-                    raise
+        """Create the table, the per-user index's table and their expiry indexes unless
+        they exist (and, on SQLite, put the file in WAL mode)."""
+        await create_table(self.engine, self.table)
+        await self.users.create()
         if self.engine.dialect.name == "sqlite":
             async with self.engine.connect() as conn:
                 await conn.exec_driver_sql("PRAGMA journal_mode=WAL")
@@ -616,7 +738,7 @@ class SQLStore:
     def ddl(self) -> str:
         """The SQL that :meth:`create_table` runs, for this store's database: for teams that
         write their migrations themselves."""
-        return ddl(self.table, self.engine.dialect)
+        return ddl([self.table, self.users.table], self.engine.dialect)
 
     async def ping(self) -> None:
         """Check that the database answers, within the deadline (at start-up)."""
@@ -627,6 +749,19 @@ class SQLStore:
         await self.database.aclose()
 
 
+async def create_table(engine: AsyncEngine, table: sa.Table) -> None:
+    """Create ``table`` and its indexes unless the table exists."""
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(table.create, checkfirst=True)
+    except sa.exc.DBAPIError:
+        # Several workers starting at once: another may have made it between the check and
+        # the CREATE, which is as good.
+        async with engine.connect() as conn:
+            if not await conn.run_sync(lambda sync: sa.inspect(sync).has_table(table.name)):
+                raise
+
+
 def _decode_row(blob: bytes, key: str) -> dict[str, bytes] | None:
     try:
         return _decode_data(blob)
@@ -635,9 +770,12 @@ def _decode_row(blob: bytes, key: str) -> dict[str, bytes] | None:
         return None
 
 
-def ddl(table: sa.Table, dialect: sa.engine.Dialect) -> str:
-    """``CREATE TABLE`` and ``CREATE INDEX`` of ``table`` in ``dialect``'s SQL."""
-    statements = [sa.schema.CreateTable(table)] + [sa.schema.CreateIndex(i) for i in table.indexes]
+def ddl(tables: Sequence[sa.Table], dialect: sa.engine.Dialect) -> str:
+    """``CREATE TABLE`` and ``CREATE INDEX`` of ``tables`` in ``dialect``'s SQL."""
+    statements: list[Any] = []
+    for table in tables:
+        statements.append(sa.schema.CreateTable(table))
+        statements += [sa.schema.CreateIndex(index) for index in table.indexes]
     return "".join(f"{str(s.compile(dialect=dialect)).strip()};\n\n" for s in statements)
 
 
@@ -659,7 +797,8 @@ def _main(argv: list[str]) -> int:
     if options.command == "ddl":
         url = options.url if "://" in options.url else options.url + "://"
         dialect = sa.make_url(url).get_dialect()()
-        print(ddl(session_table(options.table), dialect), end="")
+        tables = [session_table(options.table), user_table(f"{options.table}_users")]
+        print(ddl(tables, dialect), end="")
         return 0
 
     async def run() -> str:

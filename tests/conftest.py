@@ -140,14 +140,14 @@ def redis_url() -> Iterator[str]:
 @pytest.fixture
 def redis_prefix(redis_url: str) -> Iterator[str]:
     """A prefix of this test's own; afterwards every key under it must have a TTL and be
-    named by a hash, never by a raw session id."""
+    named by a hash, never by a raw session id or user id."""
     prefix = f"{RUN_PREFIX}{next(_tests)}:"
     yield prefix
     client = redis.Redis.from_url(redis_url, socket_timeout=5)
     keys = list(client.scan_iter(match=prefix + "*", count=1000))
     for key in keys:
         name = key.decode()
-        assert re.fullmatch(re.escape(prefix) + "[0-9a-f]{48}", name), name
+        assert re.fullmatch(re.escape(prefix) + "([0-9a-f]{48}|user:[0-9a-f]{32})", name), name
         assert client.pttl(key) > 0, f"{name} has no TTL"
     if keys:
         client.delete(*keys)
@@ -229,3 +229,4 @@ async def sql_store(sql_engine: AsyncEngine, clock: FakeClock) -> AsyncIterator[
     await store.aclose()
     async with sql_engine.begin() as conn:
         await conn.run_sync(store.table.drop)
+        await conn.run_sync(store.users.table.drop)

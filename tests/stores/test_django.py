@@ -22,13 +22,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sesh.adapters.fastapi import SessionDep
 from sesh.core import SessionMiddleware
 from sesh.core.errors import ConfigurationError
-from sesh.core.store import Record, Store
+from sesh.core.store import Record, Store, UserIndexStore
 from sesh.core.testing import (
     META,
     Client,
     FakeClock,
     SessionContract,
     StoreContract,
+    UserIndexContract,
     responder,
 )
 from sesh.stores.django import DjangoStore
@@ -62,7 +63,11 @@ async def django_engine(
     """An engine on the database Django uses now, its tables made and emptied after."""
     await django_project.use(sql_server)
     engine = databases.engine(sql_server, django_settings)
+    users = django_store(engine).users
+    await users.create()
     yield engine
+    async with engine.begin() as conn:
+        await conn.run_sync(users.table.drop)
     await engine.dispose()
     await django_project.call(_empty_tables)
 
@@ -103,10 +108,14 @@ async def remaining_ttl(store: Store, key: str) -> float | None:
 
 
 @on_every_server
-class TestDjangoStoreContract(StoreContract):
+class TestDjangoStoreContract(StoreContract, UserIndexContract):
     @pytest.fixture
     def store(self, django_engine: AsyncEngine, clock: FakeClock) -> DjangoStore:
         return django_store(django_engine, clock=clock)
+
+    async def let_pass(self, store: UserIndexStore, seconds: float) -> None:
+        assert isinstance(store, DjangoStore)
+        store._clock.advance(seconds)  # type: ignore[attr-defined]
 
     @pytest.fixture
     def key(self) -> str:

@@ -9,13 +9,14 @@ import msgspec
 import pytest
 
 from sesh.core import open_session
-from sesh.core.store import Record, Store
+from sesh.core.store import Record, Store, UserIndexStore
 from sesh.core.testing import (
     DATA,
     META,
     FakeClock,
     SessionContract,
     StoreContract,
+    UserIndexContract,
     make_session,
     read_session,
 )
@@ -24,10 +25,14 @@ from sesh.stores.memory import MemoryStore, _expiry
 pytestmark = pytest.mark.anyio
 
 
-class TestMemoryStoreContract(StoreContract):
+class TestMemoryStoreContract(StoreContract, UserIndexContract):
     @pytest.fixture
     def store(self, clock: FakeClock) -> MemoryStore:
         return MemoryStore(clock=clock)
+
+    async def let_pass(self, store: UserIndexStore, seconds: float) -> None:
+        assert isinstance(store, MemoryStore)
+        store._clock.advance(seconds)  # type: ignore[attr-defined]
 
     async def remaining_ttl(self, store: Store, key: str) -> float | None:
         assert isinstance(store, MemoryStore)

@@ -14,24 +14,35 @@ from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
 from sesh.core import ConfigurationError, Session, SessionMiddleware
-from sesh.core.store import Meta, Record, Store, encode_meta
-from sesh.core.testing import DATA, Client, FakeClock, SessionContract, StoreContract, responder
+from sesh.core.store import Meta, Record, Store, UserIndexStore, encode_meta
+from sesh.core.testing import (
+    DATA,
+    Client,
+    FakeClock,
+    SessionContract,
+    StoreContract,
+    UserIndexContract,
+    responder,
+)
 from sesh.core.tokens import store_key
 from sesh.stores.redis import META, RedisStore
 
-from support.redis_keys import remaining_ttl, remove_own_keys
+from support.redis_keys import let_index_age, remaining_ttl, remove_own_keys
 from support.redis_servers import RedisClusterNodes, RedisServer
 
 pytestmark = pytest.mark.anyio
 
 
-class TestRedisStoreContract(StoreContract):
+class TestRedisStoreContract(StoreContract, UserIndexContract):
     @pytest.fixture
     def store(self, redis_store: RedisStore) -> RedisStore:
         return redis_store
 
     async def remaining_ttl(self, store: Store, key: str) -> float | None:
         return await remaining_ttl(store, key)
+
+    async def let_pass(self, store: UserIndexStore, seconds: float) -> None:
+        await let_index_age(store, seconds)
 
 
 class TestRedisSessions(SessionContract):
@@ -54,13 +65,16 @@ async def cluster_store(
     await client.aclose()
 
 
-class TestClusterStoreContract(StoreContract):
+class TestClusterStoreContract(StoreContract, UserIndexContract):
     @pytest.fixture
     def store(self, cluster_store: RedisStore) -> RedisStore:
         return cluster_store
 
     async def remaining_ttl(self, store: Store, key: str) -> float | None:
         return await remaining_ttl(store, key)
+
+    async def let_pass(self, store: UserIndexStore, seconds: float) -> None:
+        await let_index_age(store, seconds)
 
 
 class TestClusterSessions(SessionContract):

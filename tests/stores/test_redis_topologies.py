@@ -20,13 +20,19 @@ from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.sentinel import Sentinel as SentinelClient
 
 from sesh.core import SessionMiddleware
-from sesh.core.store import Store
-from sesh.core.testing import Client, SessionContract, StoreContract, responder
+from sesh.core.store import Store, UserIndexStore
+from sesh.core.testing import (
+    Client,
+    SessionContract,
+    StoreContract,
+    UserIndexContract,
+    responder,
+)
 from sesh.core.tokens import store_key
 from sesh.stores.redis import RedisStore
 
 from conftest import need_service
-from support.redis_keys import remaining_ttl, remove_own_keys
+from support.redis_keys import let_index_age, remaining_ttl, remove_own_keys
 from support.redis_servers import (
     RedisClusterNodes,
     RedisServer,
@@ -262,13 +268,16 @@ async def valkey_store(valkey: RedisServer) -> AsyncIterator[RedisStore]:
     await store.aclose()
 
 
-class TestValkeyStoreContract(StoreContract):
+class TestValkeyStoreContract(StoreContract, UserIndexContract):
     @pytest.fixture
     def store(self, valkey_store: RedisStore) -> RedisStore:
         return valkey_store
 
     async def remaining_ttl(self, store: Store, key: str) -> float | None:
         return await remaining_ttl(store, key)
+
+    async def let_pass(self, store: UserIndexStore, seconds: float) -> None:
+        await let_index_age(store, seconds)
 
 
 class TestValkeySessions(SessionContract):

@@ -14,8 +14,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from sesh.core import SessionMiddleware
 from sesh.core.errors import ConfigurationError, StoreUnavailable
-from sesh.core.store import Record, Store
-from sesh.core.testing import Client, FakeClock, SessionContract, StoreContract, responder
+from sesh.core.store import Record, Store, UserIndexStore
+from sesh.core.testing import (
+    Client,
+    FakeClock,
+    SessionContract,
+    StoreContract,
+    UserIndexContract,
+    responder,
+)
 from sesh.stores.django import DjangoStore
 from sesh.stores.sql import SQLStore
 
@@ -42,10 +49,14 @@ async def remaining_ttl(store: Store, key: str) -> float | None:
 
 
 @on_every_server
-class TestSQLStoreContract(StoreContract):
+class TestSQLStoreContract(StoreContract, UserIndexContract):
     @pytest.fixture
     def store(self, sql_store: SQLStore) -> SQLStore:
         return sql_store
+
+    async def let_pass(self, store: UserIndexStore, seconds: float) -> None:
+        assert isinstance(store, SQLStore)
+        store._clock.advance(seconds)  # type: ignore[attr-defined]
 
     @pytest.fixture
     def clock(self) -> FakeClock:

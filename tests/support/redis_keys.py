@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sesh.core.store import Store
+from sesh.core.store import Store, UserIndexStore
 from sesh.stores.redis import RedisStore
 
 
@@ -20,3 +20,19 @@ async def remove_own_keys(store: RedisStore) -> None:
     async for key in client.scan_iter(match=store.prefix + "*"):
         assert await client.pttl(key) > 0, key
         await client.delete(key)
+
+
+# Redis scores index entries by its own clock, which no test can move: the entries are made
+# older instead, which is the same to the index's pruning.
+_AGE = """
+for _, member in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  redis.call('ZINCRBY', KEYS[1], -tonumber(ARGV[1]), member)
+end
+"""
+
+
+async def let_index_age(store: UserIndexStore, seconds: float) -> None:
+    """Make every user index under the store's prefix ``seconds`` older."""
+    assert isinstance(store, RedisStore)
+    async for key in store.client.scan_iter(match=store.prefix + "user:*"):
+        await store.client.eval(_AGE, 1, key, int(seconds * 1000))
