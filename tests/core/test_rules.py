@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from sesh.core.commit import Moment, Snapshot, plan_commit, plan_unchanged
+from sesh.core.commit import Create, Index, Moment, Snapshot, plan_commit, plan_unchanged
 from sesh.core.store import pack_meta
 
 
@@ -87,12 +87,17 @@ ROWS: dict[str, tuple[dict[str, Any], Moment, int]] = {
     "rotated (`regenerate()`)": ({"record": None, "rotated_from": "old"}, "start", 200),
     "new session with values or expiry": ({**NEW, **CHANGED}, "start", 200),
     "stored, changed or expiry changed": (CHANGED, "start", 200),
+    "stored, the user changed without `login()` (answer below 400)": (
+        {"changed": {"_auth_user_id": b"\xa11"}, "user_key": "_auth_user_id"},
+        "start",
+        200,
+    ),
     "stored, touch due": ({"touch_due": True}, "start", 200),
     "stored, re-sign due only": ({"resign": True}, "start", 200),
     "cookie store": ({**CHANGED, "client_side": True}, "start", 200),
     "after the response started": ({**CHANGED, "expiry_changed": True}, "late", 200),
 }
-STEP_NAMES = ("Create", "Update", "Touch", "Delete", "Retire")
+STEP_NAMES = ("Create", "Update", "Touch", "Delete", "Retire", "Index")
 
 
 def plan_snapshot(fields: dict[str, Any]) -> Snapshot:
@@ -132,3 +137,68 @@ def test_the_architecture_table_says_what_plan_commit_does(row: str) -> None:
     first = cookie_text.split(";")[0].split()[0]
     expected_cookie = {"kept": "keep", "set": "set", "deleted": "delete"}[first]
     assert plan.cookie == expected_cookie
+
+
+# -- the user: index steps and the safety net -----------------------------------------------
+
+USER = "_auth_user_id"
+ADA, BOB = b"\xa3ada", b"\xa3bob"
+
+
+def step_names(plan: Any) -> list[str]:
+    return [type(step).__name__ for step in plan.steps]
+
+
+def user_snapshot(**fields: Any) -> Snapshot:
+    return unchanged_snapshot(user_key=USER, baseline={USER: ADA}, **fields)
+
+
+def test_a_new_session_of_a_user_is_indexed_until_its_deadline() -> None:
+    plan = plan_commit(
+        unchanged_snapshot(user_key=USER, record=None, baseline={}, changed={USER: ADA}),
+        "start",
+    )
+    assert step_names(plan) == ["Create", "Index"]
+    assert plan.steps[1] == Index(ADA, 4_000.0)
+
+
+def test_a_rotation_indexes_the_new_record_before_retiring_the_old() -> None:
+    plan = plan_commit(user_snapshot(record=None, rotated_from="old"), "start")
+    assert step_names(plan) == ["Create", "Index", "Retire"]
+    assert not plan.user_rotated
+
+
+@pytest.mark.parametrize("change", [{"changed": {USER: BOB}}, {"removed": (USER,)}])
+def test_a_user_changed_without_login_rotates_at_a_good_answer(change: dict[str, Any]) -> None:
+    plan = plan_commit(user_snapshot(**change), "start", 302)
+    assert step_names(plan)[0] == "Create"
+    assert step_names(plan)[-1] == "Retire"
+    create = plan.steps[0]
+    assert isinstance(create, Create)
+    assert create.fresh
+    assert plan.cookie == "set"
+    assert plan.user_rotated
+
+
+def test_no_rotation_at_an_error_answer_or_late() -> None:
+    plan = plan_commit(user_snapshot(changed={USER: BOB}), "start", 403)
+    assert step_names(plan) == ["Update", "Index"]
+    assert plan.cookie == "keep"
+    late = plan_commit(user_snapshot(changed={USER: BOB}), "late")
+    assert step_names(late) == ["Update", "Index"]
+    assert late.warning is not None
+    assert "login()" in late.warning
+
+
+def test_an_unchanged_user_is_not_indexed_again() -> None:
+    assert step_names(plan_commit(user_snapshot(changed={"cart": b"\x90"}), "start")) == ["Update"]
+    assert step_names(plan_commit(user_snapshot(expiry_changed=True), "start")) == [
+        "Update",
+        "Index",
+    ]
+
+
+def test_a_cookie_store_has_no_index_steps() -> None:
+    plan = plan_commit(user_snapshot(client_side=True, changed={USER: BOB}), "start")
+    assert plan.steps == ()
+    assert not plan.user_rotated
