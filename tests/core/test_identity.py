@@ -101,7 +101,10 @@ async def say(client: Client, path: str) -> str:
 
 
 async def devices(client: Client, user: str = "1") -> list[tuple[str, bool, str, str]]:
-    return eval(await say(client, f"/devices?user={user}"))  # noqa: S307 (our own repr)
+    listed: list[tuple[str, bool, str, str]] = eval(  # noqa: S307 (our own repr)
+        await say(client, f"/devices?user={user}")
+    )
+    return listed
 
 
 async def test_login_rotates_the_id_and_keeps_the_data(app: SessionMiddleware) -> None:
