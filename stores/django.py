@@ -46,6 +46,7 @@ from typing import Any
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from sesh.core import identity
 from sesh.core.errors import ConfigurationError
 from sesh.core.session import Session
 from sesh.core.store import Meta, Record, encode_meta, unpack_meta
@@ -67,7 +68,7 @@ __all__ = [
 
 SESSION_KEY = "_auth_user_id"
 BACKEND_SESSION_KEY = "_auth_user_backend"
-HASH_SESSION_KEY = "_auth_user_hash"
+HASH_SESSION_KEY = identity.AUTH_HASH_KEY
 MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
 _EXPIRY = "_session_expiry"
 _OURS = "_sesh"
@@ -358,18 +359,12 @@ class DjangoStore:
         """Log ``user_id`` in as ``django.contrib.auth.login`` does, so that Django's
         ``request.user`` is that user: a new session key, keeping the data (or none of it,
         when another user was logged in), and Django's three keys. ``password_hash`` is the
-        user's ``auth_user.password``."""
-        auth_hash = session_auth_hash(password_hash, self.signer.keys[0])
-        if SESSION_KEY not in session:
-            session.regenerate()
-        elif session[SESSION_KEY] != str(user_id) or not hmac.compare_digest(
-            str(session.get(HASH_SESSION_KEY, "")), auth_hash
-        ):
-            session.clear()  # Django's flush(): another user's data goes with its key
-            session.regenerate()
-        session[SESSION_KEY] = str(user_id)
+        user's ``auth_user.password``. Otherwise :func:`sesh.core.identity.login`, whose
+        keys are Django's."""
+        identity.login(
+            session, user_id, auth_hash=session_auth_hash(password_hash, self.signer.keys[0])
+        )
         session[BACKEND_SESSION_KEY] = backend
-        session[HASH_SESSION_KEY] = auth_hash
 
     def logout(self, session: Session) -> None:
         """Log out as ``django.contrib.auth.logout`` does: the session ends, on both sides."""

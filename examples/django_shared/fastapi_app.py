@@ -15,6 +15,8 @@ import base64
 import hashlib
 import hmac
 import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -32,7 +34,16 @@ SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "django-insecure-example-only-c
 
 engine = create_async_engine(f"sqlite+aiosqlite:///{DATABASE}")
 store = DjangoStore(engine, secret_key=SECRET_KEY)
-app = FastAPI(title="sharing Django's sessions")
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    await store.create_table()  # sesh's one table beside Django's: each user's sessions
+    yield
+    await store.aclose()
+
+
+app = FastAPI(title="sharing Django's sessions", lifespan=lifespan)
 app.add_middleware(SessionMiddleware, store=store, cookie_name="sessionid")
 
 

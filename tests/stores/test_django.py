@@ -20,7 +20,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from sesh.adapters.fastapi import SessionDep
-from sesh.core import SessionMiddleware
+from sesh.core import SessionEngine, SessionMiddleware
+from sesh.core.identity import list_sessions, logout_everywhere
 from sesh.core.errors import ConfigurationError
 from sesh.core.store import Record, Store, UserIndexStore
 from sesh.core.testing import (
@@ -375,6 +376,25 @@ async def test_a_fastapi_login_is_seen_by_django(shared: Shared) -> None:
     hand_over(client, browser, to="django")
     assert await browser.get("/whoami/") == "ada"
     assert json.loads(await browser.get("/show/"))["values"]["cart"] == [1]
+
+
+@on_every_server
+async def test_logging_a_user_out_everywhere_reaches_django(
+    shared: Shared, django_engine: AsyncEngine
+) -> None:
+    store, client, browser = shared
+    await _make_user("ada", "pw-ada")
+    laptop = Client(client.app)
+    await sesh_get(client, "/login?user=ada")
+    await sesh_get(laptop, "/login?user=ada")
+    hand_over(client, browser, to="django")
+    assert await browser.get("/whoami/") == "ada"
+    engine = SessionEngine(store, cookie_name="sessionid")
+    user_id = await sesh_get(client, "/whoami")
+    assert len(await list_sessions(engine, user_id)) == 2
+    assert await logout_everywhere(engine, user_id) == 2
+    assert await browser.get("/whoami/") == "anonymous"
+    assert await sesh_get(laptop, "/whoami") is None
 
 
 @on_every_server
