@@ -50,6 +50,7 @@ _SLOW_MODULES = {
     "test_services.py",
     "test_faults.py",
     "test_redis_outage.py",
+    "test_identity_races.py",
 }
 _SLOW_FIXTURES = {"private_redis", "redis_cluster", "busy_server"}
 

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
-from urllib.parse import parse_qs
 
 import pytest
 
-from sesh.core import ConfigurationError, Session, SessionEngine, SessionMiddleware
+from sesh.core import ConfigurationError, SessionEngine, SessionMiddleware
 from sesh.core.errors import LoginTooOld, SessionError
 from sesh.core.identity import (
     AUTH_HASH_KEY,
@@ -20,10 +18,8 @@ from sesh.core.identity import (
     list_sessions,
     login,
     login_age,
-    logout,
     logout_everywhere,
     require_recent_login,
-    revoke,
     user_id,
 )
 from sesh.core.store import USER_INDEX_LIMIT, Store
@@ -33,71 +29,14 @@ from sesh.stores.cookie import CookieStore
 from sesh.stores.memory import MemoryStore
 
 from conftest import SECRET
+from support.identity_app import PASSWORDS, identity_app, say
 
 pytestmark = pytest.mark.anyio
-
-PASSWORDS = {"1": "p1", "2": "p2"}
-NAMES = {"1": "ada", "2": "bob"}
-
-
-async def load_user(uid: str) -> dict[str, str] | None:
-    if uid not in PASSWORDS:
-        return None
-    return {"id": uid, "name": NAMES[uid], "password": PASSWORDS[uid]}
-
-
-users = Users(load_user, auth_hash=lambda user: "hash-" + user["password"])
-
-
-async def app_(scope: Scope, receive: Receive, send: Send) -> None:
-    """Each path one identity action; the answer is its result's repr."""
-    session: Session = scope["session"]
-    query = {k: v[0] for k, v in parse_qs(scope["query_string"].decode()).items()}
-    path = scope["path"]
-    status = 200
-    result: Any = None
-    if path == "/login":
-        uid = query["user"]
-        login(
-            session,
-            uid,
-            auth_hash="hash-" + PASSWORDS[uid],
-            ip="10.0.0.1",
-            user_agent=query.get("ua", "test agent"),
-        )
-    elif path == "/me":
-        user = await users.current(scope)
-        result = None if user is None else user["name"]
-    elif path == "/set":
-        session[query["key"]] = query["value"]
-        status = int(query.get("status", "200"))
-    elif path == "/get":
-        result = session.get(query["key"])
-    elif path == "/logout":
-        logout(session)
-    elif path == "/devices":
-        found = await list_sessions(session, query["user"], current=session)
-        result = [(info.handle, info.current, info.user_agent, info.ip) for info in found]
-    elif path == "/revoke":
-        result = await revoke(session, query["user"], query["handle"])
-    elif path == "/everywhere":
-        result = await logout_everywhere(session, query["user"], keep=session)
-    elif path == "/id":
-        result = session.id
-    body = b"" if result is None else repr(result).encode()
-    await send({"type": "http.response.start", "status": status, "headers": []})
-    await send({"type": "http.response.body", "body": body})
 
 
 @pytest.fixture
 def app(any_store: Store, clock: FakeClock) -> SessionMiddleware:
-    return SessionMiddleware(app_, store=any_store, secret_key=SECRET, clock=clock)
-
-
-async def say(client: Client, path: str) -> str:
-    response = await client.request(path)
-    assert response.status < 500, (path, response.status)
-    return response.text
+    return SessionMiddleware(identity_app, store=any_store, secret_key=SECRET, clock=clock)
 
 
 async def devices(client: Client, user: str = "1") -> list[tuple[str, bool, str, str]]:
@@ -236,7 +175,7 @@ async def test_logout_everywhere_keeps_only_this_device(app: SessionMiddleware) 
 
 
 async def test_logout_everywhere_from_outside_a_request(any_store: Store, clock: FakeClock) -> None:
-    app = SessionMiddleware(app_, store=any_store, secret_key=SECRET, clock=clock)
+    app = SessionMiddleware(identity_app, store=any_store, secret_key=SECRET, clock=clock)
     client = Client(app)
     await say(client, "/login?user=1")
     worker = SessionEngine(any_store, secret_key=SECRET, clock=clock)
@@ -262,7 +201,7 @@ async def test_sessions_past_the_limit_end_oldest_first(
     any_store: Store, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("sesh.core.engine.USER_INDEX_LIMIT", 3)
-    app = SessionMiddleware(app_, store=any_store, secret_key=SECRET, clock=clock)
+    app = SessionMiddleware(identity_app, store=any_store, secret_key=SECRET, clock=clock)
     clients = [Client(app) for _ in range(4)]
     for client in clients:
         await say(client, "/login?user=1")
@@ -279,7 +218,7 @@ async def test_sessions_past_the_limit_end_oldest_first(
 def starlette_style(any_store: Store, clock: FakeClock) -> SessionMiddleware:
     """Code written for Starlette's cookie sessions: it sets "user_id" itself."""
     return SessionMiddleware(
-        app_, store=any_store, secret_key=SECRET, clock=clock, user_key="user_id"
+        identity_app, store=any_store, secret_key=SECRET, clock=clock, user_key="user_id"
     )
 
 

@@ -21,8 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from sesh.adapters.fastapi import SessionDep
 from sesh.core import SessionEngine, SessionMiddleware
-from sesh.core.identity import list_sessions, logout_everywhere
 from sesh.core.errors import ConfigurationError
+from sesh.core.identity import list_sessions, logout_everywhere
 from sesh.core.store import Record, Store, UserIndexStore
 from sesh.core.testing import (
     META,
