@@ -4,8 +4,8 @@ on real Redis and real SQL databases, no session of the user is left alive.
 Each round logs a user in on three browsers, then runs at once ``logout_everywhere`` and a
 request on each browser: one writes a key, one rotates its id (``regenerate()``), one logs
 in again (a login whose request still found its session: one that found it ended is a
-new login, and lives on). Every task first yields a random number of times, so that the order in which
-their store calls interleave differs from round to round.
+new login, and may live on). Every task first yields a random number of times, so that the
+order in which their store calls interleave differs from round to round.
 """
 
 from __future__ import annotations
