@@ -191,8 +191,7 @@ def plan_commit(s: Snapshot, moment: Moment, status: int = 200) -> Plan:
     user_changed = user_key is not None and (user_key in s.changed or user_key in s.removed)
     user_rotated = False
 
-    if s.ended is not None:  # logged out (or emptied): the old record goes first
-        steps.append(Delete(s.ended))
+    if s.ended is not None:  # logged out (or emptied): the old record goes (below)
         cookie = "delete" if s.had_cookie else "keep"
     if s.record is None:
         wants_record = s.rotated_from is not None or (not s.empty and (changes or s.expiry_changed))
@@ -239,6 +238,11 @@ def plan_commit(s: Snapshot, moment: Moment, status: int = 200) -> Plan:
             cookie = "set"
     elif s.resign:
         cookie = "set"
+
+    if s.ended is not None:
+        # After what replaces it (a login as another user): if writing that fails, the
+        # old session is still there, as an outage must leave it.
+        steps.append(Delete(s.ended))
 
     if s.client_side:  # the cookie is the store: it carries every change, and nothing else does
         wrote = any(not isinstance(step, Delete | Retire) for step in steps)

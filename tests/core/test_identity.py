@@ -30,6 +30,7 @@ from sesh.stores.memory import MemoryStore
 
 from conftest import SECRET
 from support.identity_app import PASSWORDS, identity_app, say
+from support.spy import IndexSpyStore
 
 pytestmark = pytest.mark.anyio
 
@@ -327,3 +328,34 @@ def _ref(uid: str) -> str:
 async def _key_of(app: SessionMiddleware, client: Client) -> str:
     session_id = eval(await say(client, "/id"))  # noqa: S307 (our own repr)
     return app.engine.ids.key(session_id)
+
+
+# -- outages ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("failing", ["create", "index_add", "delete"])
+@pytest.mark.parametrize("policy", ["fail", "continue"])
+async def test_a_login_during_an_outage_leaves_the_session_as_it_was(
+    clock: FakeClock, failing: str, policy: str
+) -> None:
+    memory = MemoryStore(clock=clock)
+    spy = IndexSpyStore(memory)
+    app = SessionMiddleware(
+        identity_app, store=spy, secret_key=SECRET, clock=clock, on_store_error=policy
+    )
+    client = Client(app)
+    await say(client, "/login?user=1")
+    await say(client, "/set?key=cart&value=apples")
+    cookie = dict(client.jar)
+    records = len(memory)
+    spy.failing = {failing}
+    response = await client.request("/login?user=2")
+    assert response.status == (503 if policy == "fail" else 200)
+    assert response.set_cookies == []
+    spy.failing = set()
+    assert client.jar == cookie
+    assert await say(client, "/me") == "'ada'"
+    assert await say(client, "/get?key=cart") == "'apples'"
+    # Nothing half-written stays behind: a record made before the failure went again
+    # (unless deleting is what fails: then it stays, unknown to any browser, until it expires).
+    assert len(memory) == records + (failing == "delete")

@@ -6,7 +6,7 @@ from collections import Counter
 from collections.abc import Collection, Mapping
 
 from sesh.core.errors import StoreUnavailable
-from sesh.core.store import Record, Store
+from sesh.core.store import Record, Store, UserIndexStore
 
 
 class SpyStore:
@@ -59,3 +59,24 @@ class SpyStore:
     async def delete(self, key: str) -> bool:
         self._saw("delete", key)
         return await self.inner.delete(key)
+
+
+class IndexSpyStore(SpyStore):
+    """A :class:`SpyStore` around a store that keeps a per-user index, which it spies on
+    and switches off too."""
+
+    def __init__(self, inner: UserIndexStore) -> None:
+        super().__init__(inner)
+        self.index = inner
+
+    async def index_add(self, user: str, key: str, ttl: float, limit: int) -> list[str]:
+        self._saw("index_add", key)
+        return await self.index.index_add(user, key, ttl, limit)
+
+    async def index_members(self, user: str) -> list[str]:
+        self._saw("index_members", user)
+        return await self.index.index_members(user)
+
+    async def index_remove(self, user: str, keys: Collection[str]) -> None:
+        self._saw("index_remove", user)
+        await self.index.index_remove(user, keys)
