@@ -7,6 +7,7 @@ import logging
 import pytest
 
 from sesh.core import ConfigurationError, SessionEngine, SessionMiddleware
+from sesh.core.config import OnStoreError
 from sesh.core.errors import LoginTooOld, SessionError
 from sesh.core.identity import (
     AUTH_HASH_KEY,
@@ -336,7 +337,7 @@ async def _key_of(app: SessionMiddleware, client: Client) -> str:
 @pytest.mark.parametrize("failing", ["create", "index_add", "delete"])
 @pytest.mark.parametrize("policy", ["fail", "continue"])
 async def test_a_login_during_an_outage_leaves_the_session_as_it_was(
-    clock: FakeClock, failing: str, policy: str
+    clock: FakeClock, failing: str, policy: OnStoreError
 ) -> None:
     memory = MemoryStore(clock=clock)
     spy = IndexSpyStore(memory)
