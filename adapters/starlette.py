@@ -14,15 +14,19 @@ import logging
 import time
 from binascii import Error as BinasciiError
 from binascii import a2b_base64, b2a_base64
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
+from starlette.authentication import AuthCredentials, AuthenticationBackend, BaseUser
+from starlette.requests import HTTPConnection
 
-from sesh.core import Session
+from sesh.core import Session, session_data
 from sesh.core import SessionMiddleware as _CoreMiddleware
 from sesh.core.config import DEFAULT_MAX_AGE, EngineOptions
 from sesh.core.errors import ConfigurationError, SessionDataError
+from sesh.core.identity import Users, user_id
 from sesh.core.signing import TimestampHmacSigner
 from sesh.core.store import ClientStore, Meta, Record, Store, Unsealed, encode_meta
 from sesh.core.tokens import MIN_SECRET_BYTES, SecretKeys, ShortSecret, secret_list
@@ -31,7 +35,13 @@ from sesh.core.types import ASGIApp, Clock
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-__all__ = ["Session", "SessionMiddleware", "StarletteCookieStore"]
+__all__ = [
+    "Session",
+    "SessionAuthBackend",
+    "SessionMiddleware",
+    "SessionUser",
+    "StarletteCookieStore",
+]
 
 logger = logging.getLogger("sesh.starlette")
 
@@ -209,3 +219,58 @@ class StarletteCookieStore:
         # timestamp, and a write in this request is good for a full lifetime again.
         meta = Meta(written, now + self._max_age, now, self._browser)
         return Unsealed("", Record(data, encode_meta(meta)), resign)  # no id in this format
+
+
+# -- request.user, from the session ------------------------------------------------------------
+
+
+class SessionUser(BaseUser):
+    """``request.user`` for a logged-in session: the app's user object (``.user``), whose
+    attributes it also answers (``request.user.email``), and its id (``.identity``)."""
+
+    def __init__(self, user: Any, identity: str) -> None:
+        self.user = user
+        self._identity = identity
+
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def display_name(self) -> str:
+        for name in ("display_name", "username", "name", "email"):
+            value = getattr(self.user, name, None)
+            if isinstance(value, str):
+                return value
+        return self._identity
+
+    @property
+    def identity(self) -> str:
+        return self._identity
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):  # copy and pickle probe these before __init__ has run
+            raise AttributeError(name)
+        return getattr(self.__dict__["user"], name)
+
+
+class SessionAuthBackend(AuthenticationBackend):
+    """For Starlette's ``AuthenticationMiddleware``: ``request.user`` and ``request.auth``
+    from the session, through the app's :class:`~sesh.core.identity.Users`. A logged-in
+    request gets :class:`SessionUser` and the ``scopes`` (``"authenticated"``, so that
+    ``@requires("authenticated")`` works); anyone else, Starlette's ``UnauthenticatedUser``.
+    The session middleware must wrap the authentication middleware (add it last)."""
+
+    def __init__(self, users: Users[Any], scopes: Sequence[str] = ("authenticated",)) -> None:
+        if not isinstance(users, Users):
+            raise ConfigurationError(f"users must be a sesh.core.identity.Users, not {users!r}")
+        self.users = users
+        self.scopes = list(scopes)
+
+    async def authenticate(self, conn: HTTPConnection) -> tuple[AuthCredentials, BaseUser] | None:
+        user = await self.users.current(conn)
+        if user is None:
+            return None
+        identity = user_id(session_data(conn))
+        assert identity is not None  # users.current found a user by it
+        return AuthCredentials(self.scopes), SessionUser(user, identity)

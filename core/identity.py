@@ -12,15 +12,13 @@ if the app passes them, the device's address and user agent.
 * :func:`login_age`, :func:`require_recent_login`: gates for sensitive actions.
 * :func:`list_sessions`, :func:`revoke`, :func:`logout_everywhere`: a user's sessions,
   through the store's per-user index (:class:`~sesh.core.store.UserIndexStore`).
-* :func:`csrf_token`, :func:`csrf_valid`: a synchronizer token kept in the session.
+
+CSRF tokens tied to the session are in :mod:`sesh.core.csrf`; :func:`login` replaces them.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hmac
-import secrets
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from typing import Any, Generic, TypeVar
@@ -28,6 +26,7 @@ from typing import Any, Generic, TypeVar
 import msgspec
 
 from .codec import decode_values
+from .csrf import CSRF_KEY
 from .engine import SessionEngine
 from .errors import ConfigurationError, LoginTooOld, NotInThisFormat, SessionError
 from .middleware import session_data
@@ -37,13 +36,10 @@ from .tokens import as_user_id, handle_of, user_ref
 
 __all__ = [
     "AUTH_HASH_KEY",
-    "CSRF_KEY",
     "DEVICE_KEY",
     "LOGIN_AT_KEY",
     "SessionInfo",
     "Users",
-    "csrf_token",
-    "csrf_valid",
     "list_sessions",
     "login",
     "login_age",
@@ -60,8 +56,6 @@ LOGIN_AT_KEY = "_auth_login_at"
 """When the user logged in, epoch seconds by the session's clock."""
 DEVICE_KEY = "_auth_device"
 """``{"ip": ..., "user_agent": ...}`` when the app passed them to :func:`login`."""
-CSRF_KEY = "_csrf_token"
-"""The session's CSRF secret; pages carry it masked (:func:`csrf_token`)."""
 
 MAX_USER_AGENT = 256
 """Characters of a user agent kept for the list of a user's sessions."""
@@ -326,51 +320,6 @@ def _index(where: Where) -> tuple[SessionEngine, UserIndexStore]:
             "MemoryStore, RedisStore, SQLStore or DjangoStore"
         )
     return engine, engine.index
-
-
-# -- CSRF -----------------------------------------------------------------------------------
-
-_CSRF_BYTES = 32
-
-
-def csrf_token(session: Session) -> str:
-    """A token to put in a form (or a header) for :func:`csrf_valid`. The secret behind it
-    is kept in the session and replaced at :func:`login`; each call masks it afresh, so no
-    two pages carry the same string (BREACH)."""
-    secret = _csrf_secret(session)
-    if secret is None:
-        secret = secrets.token_bytes(_CSRF_BYTES)
-        session[CSRF_KEY] = base64.urlsafe_b64encode(secret).decode()
-    mask = secrets.token_bytes(_CSRF_BYTES)
-    masked = bytes(a ^ b for a, b in zip(mask, secret, strict=True))
-    return base64.urlsafe_b64encode(mask + masked).decode().rstrip("=")
-
-
-def csrf_valid(session: Session, token: str | None) -> bool:
-    """Whether ``token`` came from :func:`csrf_token` for this session's secret."""
-    secret = _csrf_secret(session)
-    if secret is None or not isinstance(token, str) or not token or len(token) > 200:
-        return False
-    try:
-        raw = base64.urlsafe_b64decode(token.encode("ascii") + b"=" * (-len(token) % 4))
-    except (binascii.Error, ValueError):  # UnicodeEncodeError is a ValueError
-        return False
-    if len(raw) != 2 * _CSRF_BYTES:
-        return False
-    mask, masked = raw[:_CSRF_BYTES], raw[_CSRF_BYTES:]
-    unmasked = bytes(a ^ b for a, b in zip(mask, masked, strict=True))
-    return hmac.compare_digest(unmasked, secret)
-
-
-def _csrf_secret(session: Session) -> bytes | None:
-    value = session.get(CSRF_KEY)
-    if not isinstance(value, str):
-        return None
-    try:
-        secret = base64.urlsafe_b64decode(value)
-    except (binascii.Error, ValueError):
-        return None
-    return secret if len(secret) == _CSRF_BYTES else None
 
 
 # -- small checks -----------------------------------------------------------------------------

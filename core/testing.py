@@ -10,11 +10,14 @@ sesh imports this module.
   with a cookie jar and a clock the test moves by hand.
 * :func:`make_session` and :func:`read_session`: put a session with given data in a store
   and get the cookie that names it, or read what a cookie's session holds.
+* :func:`login_as` (:func:`login_as_sync` for Starlette's ``TestClient``): a session with a
+  user logged in, its cookie put in a test client.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 import inspect
 import json
 import uuid
@@ -24,10 +27,12 @@ from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
+import anyio
 import pytest
 
 from .config import SessionConfig
 from .engine import SessionEngine
+from .identity import login
 from .middleware import SessionMiddleware
 from .session import Session
 from .store import ClientStore, ForeignIds, Record, Store, UserIndexStore
@@ -42,6 +47,8 @@ __all__ = [
     "StoreContract",
     "UserIndexContract",
     "cookie_attributes",
+    "login_as",
+    "login_as_sync",
     "make_session",
     "read_session",
     "responder",
@@ -241,9 +248,65 @@ async def make_session(
 ) -> tuple[str, str]:
     """Store a session holding ``data`` as the app would (``config`` as the app's), and
     return the cookie that names it, ``(name, value)``, for a test client to send."""
+    return await _stored(store, config, lambda session: session.update(data))
+
+
+async def login_as(
+    client: Any,
+    store: Store | ClientStore,
+    user_id: str | int,
+    *,
+    config: SessionConfig | None = None,
+    auth_hash: str | None = None,
+    data: Mapping[str, Any] | None = None,
+) -> tuple[str, str]:
+    """Log ``user_id`` in for ``client``, as :func:`sesh.core.identity.login` would in the
+    app (with ``data`` in the session too): the session is stored and its cookie put in
+    the client's jar. ``client`` is this module's :class:`Client` or an ``httpx``
+    ``AsyncClient``; for Starlette's and FastAPI's ``TestClient``, see
+    :func:`login_as_sync`. ``config`` (the app's) must agree on the cookie. Returns the
+    cookie, ``(name, value)``."""
+
+    def log_in(session: Session) -> None:
+        session.update(data or {})
+        login(session, user_id, auth_hash=auth_hash)
+
+    name, value = await _stored(store, config, log_in)
+    if isinstance(client, Client):
+        client.jar[name] = value
+    else:
+        client.cookies.set(name, value)
+    return name, value
+
+
+def login_as_sync(
+    client: Any,
+    store: Store | ClientStore,
+    user_id: str | int,
+    *,
+    config: SessionConfig | None = None,
+    auth_hash: str | None = None,
+    data: Mapping[str, Any] | None = None,
+) -> tuple[str, str]:
+    """:func:`login_as` for Starlette's (and FastAPI's) ``TestClient``. Inside
+    ``with TestClient(app) as client:`` it runs on the app's event loop, which a store
+    holding connections (Redis, SQL) needs."""
+    work = functools.partial(
+        login_as, client, store, user_id, config=config, auth_hash=auth_hash, data=data
+    )
+    portal = getattr(client, "portal", None)
+    if portal is not None:
+        return portal.call(work)  # type: ignore[no-any-return]
+    return anyio.run(work)
+
+
+async def _stored(
+    store: Store | ClientStore, config: SessionConfig | None, change: Callable[[Session], None]
+) -> tuple[str, str]:
+    """Commit a new session changed by ``change``; its cookie, ``(name, value)``."""
     engine = SessionEngine(store, config)
     session = await engine.open({"type": "http", "headers": []})
-    session.update(data)
+    change(session)
     headers = await engine.response_starts(session, 200, [])
     [value] = [v for k, v in headers if k == b"set-cookie"]
     name, _, rest = bytes(value).decode("latin-1").partition("=")

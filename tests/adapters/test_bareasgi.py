@@ -19,6 +19,7 @@ from sesh.adapters.bareasgi import (
 from sesh.core import ConfigurationError, NoSessionMiddleware, OutageAnswer
 from sesh.core import session_data as core_session_data
 from sesh.core.errors import StoreUnavailable
+from sesh.core.identity import Users, list_sessions, login, logout_everywhere
 from sesh.core.testing import Client, FakeClock, cookie_attributes
 from sesh.stores.cookie import CookieStore
 
@@ -283,3 +284,38 @@ def test_it_returns_the_app_as_bareasgi_session_does() -> None:
     assert add_session_middleware(app, MemorySessionStorage()) is app
     assert len(app.middlewares) == 1
     assert len(app.ws_middlewares) == 1
+
+
+# -- identity: the core helpers, from session_data(request) --------------------------------
+
+
+async def test_logins_devices_and_the_current_user_in_bare_asgi() -> None:
+    async def load(user_id: str) -> str | None:
+        return {"1": "ada"}.get(user_id)
+
+    users = Users(load)
+
+    async def log_in(request: HttpRequest) -> HttpResponse:
+        login(session_data(request), 1, user_agent="bareASGI test")
+        return HttpResponse.from_text("ok")
+
+    async def me(request: HttpRequest) -> HttpResponse:
+        user = await users.current(request)
+        found = await list_sessions(session_data(request), 1, current=session_data(request))
+        return HttpResponse.from_text(f"{user} {[info.user_agent for info in found]}")
+
+    async def everywhere(request: HttpRequest) -> HttpResponse:
+        ended = await logout_everywhere(session_data(request), 1)
+        return HttpResponse.from_text(str(ended))
+
+    app = bareasgi.Application()
+    for path, handler in {"/login": log_in, "/me": me, "/everywhere": everywhere}.items():
+        app.http_router.add({"GET"}, path, handler)
+    app = add_session_middleware(app, MemorySessionStorage())
+    phone, laptop = Client(app), Client(app)
+    assert (await phone.request("/me")).text == "None []"
+    await phone.request("/login")
+    await laptop.request("/login")
+    assert (await phone.request("/me")).text == "ada ['bareASGI test', 'bareASGI test']"
+    assert (await laptop.request("/everywhere")).text == "2"
+    assert (await phone.request("/me")).text == "None []"

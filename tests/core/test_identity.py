@@ -8,14 +8,12 @@ import pytest
 
 from sesh.core import ConfigurationError, SessionEngine, SessionMiddleware
 from sesh.core.config import OnStoreError
+from sesh.core.csrf import CSRF_KEY, csrf_token, csrf_valid
 from sesh.core.errors import LoginTooOld, SessionError
 from sesh.core.identity import (
     AUTH_HASH_KEY,
-    CSRF_KEY,
     LOGIN_AT_KEY,
     Users,
-    csrf_token,
-    csrf_valid,
     list_sessions,
     login,
     login_age,
