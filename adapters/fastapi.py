@@ -142,10 +142,12 @@ def recent_login(max_age: float) -> Callable[[HTTPConnection], None]:
     return check
 
 
-async def csrf_protect(request: Request) -> None:
+async def csrf_protect(request: HTTPConnection) -> None:
     """A dependency refusing (403) an unsafe request (POST, PUT, ...) without the session's
-    CSRF token, in the ``X-CSRF-Token`` header or a form's ``csrf_token`` field."""
-    if request.method in SAFE_METHODS:
+    CSRF token, in the ``X-CSRF-Token`` header or a form's ``csrf_token`` field. Websockets
+    pass (check their ``Origin``: sesh's ``allowed_origins``), so it can guard a whole app:
+    ``FastAPI(dependencies=[Depends(csrf_protect)])``."""
+    if not isinstance(request, Request) or request.method in SAFE_METHODS:
         return
     token = header_token(request.scope["headers"])
     if token is None:

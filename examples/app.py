@@ -5,8 +5,10 @@ It keeps sessions in memory; in a SQL database when ``SESH_DATABASE_URL`` is set
 ``sqlite+aiosqlite:///sessions.db``, which several ``uvicorn --workers`` share); in Redis
 when ``SESH_REDIS_URL`` is; and says which.
 It shows a visit counter, a login that regenerates the id, a logout that invalidates the
-session, "remember me", a long job whose progress a background task writes into the
-session while the page polls it, and a websocket that reads the same session.
+session, "remember me", the list of your devices (every session logged in as you, each of
+which you can sign out, or all of them but this one), a long job whose progress a
+background task writes into the session while the page polls it, and a websocket that
+reads the same session. Every form carries the session's CSRF token.
 """
 
 from __future__ import annotations
@@ -19,11 +21,13 @@ from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 from typing import Annotated, Any
 
-from fastapi import BackgroundTasks, FastAPI, Form, WebSocket
+from fastapi import BackgroundTasks, Depends, FastAPI, Form, Request, WebSocket
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from sesh.adapters.fastapi import SessionDep
-from sesh.core import SessionConfig, SessionMiddleware, open_session
+from sesh.adapters.fastapi import SessionDep, csrf_protect
+from sesh.core import Session, SessionConfig, SessionMiddleware, open_session
+from sesh.core.csrf import csrf_token
+from sesh.core.identity import list_sessions, login, logout, logout_everywhere, revoke, user_id
 from sesh.core.store import ClosableStore, Store
 from sesh.core.tokens import short_hash
 from sesh.stores.memory import MemoryStore
@@ -62,7 +66,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await store.aclose()
 
 
-app = FastAPI(title="sesh demo", openapi_url=None, lifespan=lifespan)
+# Every POST (login included) must carry the session's CSRF token: see the forms below.
+app = FastAPI(
+    title="sesh demo", openapi_url=None, lifespan=lifespan, dependencies=[Depends(csrf_protect)]
+)
 app.add_middleware(SessionMiddleware, store=store, config=config)
 
 PAGE = """<!doctype html>
@@ -84,6 +91,9 @@ button {{ background: var(--accent); color: #fff; border: 0; border-radius: 6px;
          padding: .4em 1em; font: inherit; cursor: pointer; }}
 input[name=name] {{ font: inherit; padding: .3em; }}
 form {{ margin: .5em 0; }}
+table {{ border-collapse: collapse; width: 100%; font-size: .92em; }}
+td, th {{ text-align: left; padding: .3em .5em .3em 0; border-bottom: 1px solid var(--line); }}
+td form {{ margin: 0; }}
 </style></head><body>
 <header><h1>sesh demo</h1>
 <p>Sessions on <strong id="store">{store}</strong>. Each box below shows one feature.</p>
@@ -96,10 +106,11 @@ form {{ margin: .5em 0; }}
 session fixation). "Remember me" keeps the cookie for 30 days, otherwise it ends with the
 browser. Logging out deletes the session on the server, not just the cookie.</p>
 {who}</section>
+{devices}
 <section><h2>A background job</h2>
 <p class="what">A task on the server writes its progress into your session while this page
 polls it: the same session, used outside the request.</p>
-<form method="post" action="/job"><button id="start-job">Start a job</button></form>
+<form method="post" action="/job">{csrf}<button id="start-job">Start a job</button></form>
 <p>Job: <span id="job">{job}</span></p></section>
 <section><h2>A websocket</h2>
 <p class="what">A websocket on the same site reads the same session.</p>
@@ -125,13 +136,28 @@ socket.onmessage = (event) => {{ document.getElementById("socket").textContent =
 </body></html>
 """
 
-LOGIN = """<form method="post" action="/login" id="login">
+LOGIN = """<form method="post" action="/login" id="login">{csrf}
 <label>Name <input name="name" required maxlength="40"></label>
 <label><input type="checkbox" name="remember" value="1"> Remember me for 30 days</label>
 <button>Log in</button></form>"""
 
 LOGOUT = """<p id="user">Logged in as <strong>{name}</strong>.</p>
-<form method="post" action="/logout"><button id="logout">Log out</button></form>"""
+<form method="post" action="/logout">{csrf}<button id="logout">Log out</button></form>"""
+
+DEVICES = """<section id="devices"><h2>Your devices</h2>
+<p class="what">Every session logged in as you, from the store's index of each user's
+sessions. Sign one out (it is logged out at its next request), or all but this one.</p>
+<table><tr><th>Device</th><th>Logged in</th><th>Last seen</th><th></th></tr>
+{rows}</table>
+<form method="post" action="/devices/others">{csrf}
+<button id="logout-others">Log out everywhere else</button></form></section>"""
+
+DEVICE = """<tr class="device{mine}"><td>{agent}{this}</td><td>{login_at}</td><td>{seen}</td>
+<td>{action}</td></tr>"""
+
+REVOKE = """<form method="post" action="/devices/revoke">{csrf}
+<input type="hidden" name="handle" value="{handle}"><button class="revoke">Sign out</button>
+</form>"""
 
 
 def when(timestamp: float) -> str:
@@ -144,15 +170,41 @@ def describe(job: dict[str, Any] | None) -> str:
     return "done (100%)" if job["step"] >= JOB_STEPS else f"{job['step'] * 100 // JOB_STEPS}%"
 
 
+def csrf_field(session: Session) -> str:
+    return f'<input type="hidden" name="csrf_token" value="{csrf_token(session)}">'
+
+
+async def devices(session: Session, name: str) -> str:
+    rows = []
+    for info in await list_sessions(session, name, current=session):
+        action = "" if info.current else REVOKE.format(csrf=csrf_field(session), handle=info.handle)
+        rows.append(
+            DEVICE.format(
+                mine=" current" if info.current else "",
+                agent=html.escape((info.user_agent or "unknown browser")[:80]),
+                this=" <strong>(this device)</strong>" if info.current else "",
+                login_at=when(info.login_at or info.created_at),
+                seen=when(info.last_seen),
+                action=action,
+            )
+        )
+    return DEVICES.format(rows="".join(rows), csrf=csrf_field(session))
+
+
 @app.get("/", response_class=HTMLResponse)
 async def home(session: SessionDep) -> str:
     session["visits"] = session.get("visits", 0) + 1
-    name = session.get("user")
+    name = user_id(session)
     job = session.get("job")
+    csrf = csrf_field(session)
     return PAGE.format(
         store=html.escape(STORE_NAME),
         visits=session["visits"],
-        who=LOGIN if name is None else LOGOUT.format(name=html.escape(name)),
+        who=LOGIN.format(csrf=csrf)
+        if name is None
+        else LOGOUT.format(name=html.escape(name), csrf=csrf),
+        devices="" if name is None else await devices(session, name),
+        csrf=csrf,
         job=describe(job),
         running="true" if job is not None and job["step"] < JOB_STEPS else "false",
         session_id=short_hash(session.id),
@@ -163,21 +215,44 @@ async def home(session: SessionDep) -> str:
 
 
 @app.post("/login")
-async def login(
+async def log_in(
+    request: Request,
     session: SessionDep,
     name: Annotated[str, Form(max_length=40)],
     remember: Annotated[str | None, Form()] = None,
 ) -> RedirectResponse:
-    session.regenerate()  # a new id at every login: no session fixation
-    session["user"] = name.strip() or "anonymous"
+    # The demo takes anyone at their word; an app checks a password first. login() gives
+    # the session a new id (no session fixation) and notes it in the name's index.
+    login(
+        session,
+        name.strip() or "anonymous",
+        ip=request.client.host if request.client else None,
+        user_agent=request.headers.get("user-agent"),
+    )
     session.set_expiry(REMEMBER_ME if remember else 0)
     session["browser_session"] = not remember
     return RedirectResponse("/", status_code=303)
 
 
 @app.post("/logout")
-async def logout(session: SessionDep) -> RedirectResponse:
-    session.invalidate()
+async def log_out(session: SessionDep) -> RedirectResponse:
+    logout(session)
+    return RedirectResponse("/", status_code=303)
+
+
+@app.post("/devices/revoke")
+async def revoke_device(session: SessionDep, handle: Annotated[str, Form()]) -> RedirectResponse:
+    name = user_id(session)
+    if name is not None:
+        await revoke(session, name, handle)  # False, and nothing done, if not this user's
+    return RedirectResponse("/", status_code=303)
+
+
+@app.post("/devices/others")
+async def log_out_others(session: SessionDep) -> RedirectResponse:
+    name = user_id(session)
+    if name is not None:
+        await logout_everywhere(session, name, keep=session)
     return RedirectResponse("/", status_code=303)
 
 
@@ -210,6 +285,6 @@ async def job_state(session: SessionDep) -> dict[str, Any]:
 @app.websocket("/ws")
 async def socket(websocket: WebSocket, session: SessionDep) -> None:
     await websocket.accept()
-    name = session.get("user", "a visitor")
+    name = user_id(session) or "a visitor"
     await websocket.send_text(f"hello {name}, this socket sees {session.get('visits', 0)} visits")
     await websocket.close()

@@ -121,3 +121,54 @@ def test_the_websocket_reads_the_same_session(page: Page, demo: str) -> None:
     page.fill("input[name=name]", "Linus")
     page.click("#login button")
     expect(page.locator("#socket")).to_contain_text("hello Linus, this socket sees 2 visits")
+
+
+def log_in(page: Page, demo: str, name: str) -> None:
+    page.goto(demo)
+    page.fill("input[name=name]", name)
+    page.click("#login button")
+    expect(page.locator("#user")).to_contain_text(name)
+
+
+def test_your_devices_revoke_one_and_the_other_stays(browser: Browser, demo: str) -> None:
+    phone_context = browser.new_context(user_agent="Phone Browser")
+    laptop_context = browser.new_context(user_agent="Laptop Browser")
+    try:
+        phone, laptop = phone_context.new_page(), laptop_context.new_page()
+        log_in(phone, demo, "Hedy")
+        log_in(laptop, demo, "Hedy")
+        rows = laptop.locator("#devices tr.device")
+        expect(rows).to_have_count(2)
+        expect(laptop.locator("#devices tr.current")).to_contain_text("Laptop Browser")
+        expect(laptop.locator("#devices tr.current")).to_contain_text("(this device)")
+        other = laptop.locator("#devices tr.device:not(.current)")
+        expect(other).to_contain_text("Phone Browser")
+        other.locator("button.revoke").click()
+        expect(rows).to_have_count(1)
+        expect(laptop.locator("#user")).to_contain_text("Hedy")  # this one stays
+        phone.reload()  # the revoked one is logged out at its next request
+        expect(phone.locator("#login")).to_be_visible()
+        laptop.reload()
+        expect(laptop.locator("#user")).to_contain_text("Hedy")
+    finally:
+        phone_context.close()
+        laptop_context.close()
+
+
+def test_log_out_everywhere_else(browser: Browser, demo: str) -> None:
+    contexts = [browser.new_context() for _ in range(3)]
+    try:
+        pages = [context.new_page() for context in contexts]
+        for page in pages:
+            log_in(page, demo, "Barbara")
+        pages[0].reload()
+        expect(pages[0].locator("#devices tr.device")).to_have_count(3)
+        pages[0].click("#logout-others")
+        expect(pages[0].locator("#devices tr.device")).to_have_count(1)
+        for page in pages[1:]:
+            page.reload()
+            expect(page.locator("#login")).to_be_visible()
+        expect(pages[0].locator("#user")).to_contain_text("Barbara")
+    finally:
+        for context in contexts:
+            context.close()

@@ -19,6 +19,11 @@ def demo_url() -> Iterator[str]:
         yield url
 
 
+def token(page: httpx.Response) -> dict[str, str]:
+    """The CSRF token of a page's forms, as the form field every POST must carry."""
+    return {"csrf_token": page.text.split('name="csrf_token" value="')[1].split('"')[0]}
+
+
 def test_the_demo_counts_logs_in_and_out(demo_url: str) -> None:
     with httpx.Client(base_url=demo_url) as browser:
         first = browser.get("/")
@@ -28,18 +33,20 @@ def test_the_demo_counts_logs_in_and_out(demo_url: str) -> None:
         cookie = first.headers["set-cookie"]
         assert "httponly" in cookie
         assert "samesite=lax" in cookie
-        assert "visited this page <strong>2</strong>" in browser.get("/").text
+        second = browser.get("/")
+        assert "visited this page <strong>2</strong>" in second.text
 
         before = browser.cookies["session"]
-        login = browser.post("/login", data={"name": "Ada <script>"})
+        assert browser.post("/login", data={"name": "Ada"}).status_code == 403  # no token
+        login = browser.post("/login", data={"name": "Ada <script>", **token(second)})
         assert login.status_code == 303
         assert "Max-Age" not in login.headers["set-cookie"]  # not remembered
         assert browser.cookies["session"] != before  # a new id at login
         page = browser.get("/")
         assert "Logged in as <strong>Ada &lt;script&gt;</strong>" in page.text
         assert "visited this page <strong>3</strong>" in page.text
-
-        logout = browser.post("/logout")
+        assert browser.post("/logout", data=token(second)).status_code == 403  # from before
+        logout = browser.post("/logout", data=token(page))
         assert "Max-Age=0" in logout.headers["set-cookie"]
         assert "session" not in browser.cookies
         assert "visited this page <strong>1</strong>" in browser.get("/").text
@@ -55,17 +62,19 @@ def test_the_demo_says_what_it_shows(demo_url: str) -> None:
         assert '<strong id="store">MemoryStore' in page
         for feature in ("Log in and out", "Remember me", "A background job", "A websocket"):
             assert feature in page
-        before = shown_id(browser.get("/").text)
+        second = browser.get("/")
+        before = shown_id(second.text)
         assert len(before) == 8  # a hash of the id, never the id itself
         assert before not in browser.cookies["session"]
-        browser.post("/login", data={"name": "Ada"})
+        browser.post("/login", data={"name": "Ada", **token(second)})
         after = shown_id(browser.get("/").text)
         assert after != before  # the id changed at login
 
 
 def test_remember_me_makes_a_persistent_cookie(demo_url: str) -> None:
     with httpx.Client(base_url=demo_url) as browser:
-        login = browser.post("/login", data={"name": "Bob", "remember": "1"})
+        page = browser.get("/")
+        login = browser.post("/login", data={"name": "Bob", "remember": "1", **token(page)})
         assert f"Max-Age={30 * 24 * 60 * 60}" in login.headers["set-cookie"]
 
 
@@ -80,10 +89,11 @@ def test_the_demo_runs_on_sqlite_when_given_a_database(tmp_path: Path) -> None:
         uvicorn(ROOT / "examples", "app:app", env, workers=2) as url,
         httpx.Client(base_url=url) as browser,
     ):
-        page = browser.get("/").text
-        assert '<strong id="store">SQLStore on sqlite' in page
-        assert "visited this page <strong>1</strong>" in page
-        browser.post("/login", data={"name": "Ada"})
+        first = browser.get("/")
+        assert '<strong id="store">SQLStore on sqlite' in first.text
+        assert "visited this page <strong>1</strong>" in first.text
+        browser.post("/login", data={"name": "Ada", **token(first)})
         page = browser.get("/").text
         assert "Logged in as <strong>Ada</strong>" in page
         assert "visited this page <strong>2</strong>" in page
+        assert page.count('class="device current"') == 1  # the SQL store's index

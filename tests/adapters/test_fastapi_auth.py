@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import httpx
 import pytest
-from fastapi import Depends, FastAPI, Form
+from fastapi import Depends, FastAPI, Form, WebSocket
 from starlette.requests import HTTPConnection
 from starlette.testclient import TestClient
 
@@ -185,3 +185,23 @@ async def test_login_as_with_an_async_client(store: MemoryStore, config: Session
         name, _ = await login_as(client, store, "1", config=config, auth_hash="h:pw-ada")
         assert name == "session"
         assert (await client.get("/me")).json() == "ada"
+
+
+def test_csrf_protect_can_guard_a_whole_app_with_websockets() -> None:
+    app = FastAPI(dependencies=[Depends(csrf_protect)])
+    app.add_middleware(SessionMiddleware, store=MemoryStore())
+
+    @app.websocket("/ws")
+    async def socket(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await websocket.send_text("open")
+        await websocket.close()
+
+    @app.post("/write")
+    async def write() -> str:
+        return "written"
+
+    client = TestClient(app)
+    with client.websocket_connect("/ws") as websocket:
+        assert websocket.receive_text() == "open"
+    assert client.post("/write").status_code == 403
