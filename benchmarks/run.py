@@ -24,6 +24,7 @@ import footprint  # noqa: E402
 import http_load  # noqa: E402
 import inprocess  # noqa: E402
 import instructions  # noqa: E402
+import logged_in  # noqa: E402
 import sql_stores  # noqa: E402
 from scenarios import SCENARIOS, SMALL, systems  # noqa: E402
 
@@ -220,6 +221,8 @@ async def main(arguments: argparse.Namespace) -> str:
     http = http_load.measure(cookies, arguments.http_rounds, arguments.http_seconds)
     print("SQL stores beside Django's backend ...", flush=True)
     sql = await sql_stores.report()
+    print("logged in beside anonymous ...", flush=True)
+    identity = await logged_in.report()
 
     command = "make bench" if len(sys.argv) == 1 else "benchmarks/run.py " + " ".join(sys.argv[1:])
     trip_rows = [["system", *ORDER]] + [
@@ -261,6 +264,7 @@ async def main(arguments: argparse.Namespace) -> str:
             f"## Memory\n\nMemoryStore holds a ten-key session in {memory:.0f} bytes "
             "(100,000 sessions, measured with tracemalloc, keys included).",
             sql,
+            identity,
         ]
     )
 

@@ -137,3 +137,7 @@ class CountingDriver:
     async def execute(self, *args: Any) -> int:
         self.sent += 1
         return int(await self.driver.execute(*args))
+
+    async def fetch_all(self, *args: Any) -> list[Any]:
+        self.sent += 1
+        return list(await self.driver.fetch_all(*args))

@@ -1,0 +1,241 @@
+"""What a logged-in request costs over an anonymous one, per store.
+
+Both requests go through the middleware to an app that asks for the current user
+(``Users.current``, as ``CurrentUser``/``OptionalUser`` do; the loader answers from a dict,
+so only sesh's work is timed) and then reads or changes one key. The anonymous session
+holds the same other keys. Each figure is the median over interleaved rounds of the time
+per request and its ratio to the anonymous request in the same round; then the store
+calls (one round trip each for Redis; SQL statements counted apart) of each kind of
+request, and of the two a logged-in user adds now and then: the login itself, and the
+touch that keeps "last seen" (at most every five minutes without an idle timeout).
+
+    .venv/bin/python benchmarks/logged_in.py [--requests N] [--rounds R]
+
+Uses a key prefix of its own on the machine's Redis, a schema of its own on its
+PostgreSQL (both removed at the end) and a temporary SQLite file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import secrets
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "tests"))
+
+from sesh.core import Session, SessionConfig, SessionMiddleware  # noqa: E402
+from sesh.core.identity import Users, login  # noqa: E402
+from sesh.core.state import SEEN_INTERVAL  # noqa: E402
+from sesh.core.store import Store  # noqa: E402
+from sesh.core.testing import Client, FakeClock, login_as, make_session  # noqa: E402
+from sesh.core.types import Receive, Scope, Send  # noqa: E402
+from sesh.stores.memory import MemoryStore  # noqa: E402
+from sesh.stores.redis import RedisStore  # noqa: E402
+from sesh.stores.sql import SQLStore  # noqa: E402
+
+from support.databases import CountingDriver, Databases  # noqa: E402
+from support.spy import IndexSpyStore  # noqa: E402
+
+SECRET = "a-benchmark-secret-that-is-long-enough-0123456789"  # noqa: S105
+KINDS: dict[str, Callable[[Session], Any]] = {
+    "read one key": lambda session: session.get("visits"),
+    "change one key": lambda session: session.update(visits=session.get("visits", 0) + 1),
+}
+DATA = {"visits": 1, "cart": [1, 2, 3], "theme": "dark"}
+
+
+async def load_user(user_id: str) -> dict[str, str]:
+    return {"id": user_id, "password": "hash"}
+
+
+users = Users(load_user, auth_hash=lambda user: user["password"])
+
+
+def app(kind: Callable[[Session], Any]) -> Any:
+    async def answer(scope: Scope, receive: Receive, send: Send) -> None:
+        await users.current(scope)
+        kind(scope["session"])
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    return answer
+
+
+@asynccontextmanager
+async def stores(databases: Databases, folder: Path) -> AsyncIterator[dict[str, Store]]:
+    redis = RedisStore("redis://127.0.0.1:6379", prefix=f"sesh-bench-{secrets.token_hex(4)}:")
+    databases.make("postgresql")
+    postgres = SQLStore(databases.engine("postgresql"), table="bench_identity")
+    sqlite = SQLStore(f"sqlite+aiosqlite:///{folder / 'bench.db'}", table="bench_identity")
+    for sql in (postgres, sqlite):
+        await sql.create_table()
+    try:
+        yield {
+            "MemoryStore": MemoryStore(),
+            "RedisStore": redis,
+            "SQLStore, PostgreSQL": postgres,
+            "SQLStore, SQLite": sqlite,
+        }
+    finally:
+        async for key in redis.client.scan_iter(match=redis.prefix + "*"):
+            await redis.client.delete(key)
+        await redis.aclose()
+        for sql in (postgres, sqlite):
+            await sql.aclose()
+        await postgres.engine.dispose()
+        databases.drop()
+
+
+async def browsers(store: Store, config: SessionConfig, count: int, user: bool) -> list[Client]:
+    """``count`` clients, each with a stored session holding DATA (and a login)."""
+    clients = []
+    for n in range(count):
+        client = Client(None)
+        if user:
+            await login_as(client, store, f"user-{n}", config=config, auth_hash="hash", data=DATA)
+        else:
+            client.jar.update([await make_session(store, DATA, config=config)])
+        clients.append(client)
+    return clients
+
+
+async def timed(store: Store, config: SessionConfig, clients: list[Client], kind: str) -> float:
+    middleware = SessionMiddleware(app(KINDS[kind]), store=store, config=config)
+    begin = time.perf_counter()
+    for client in clients:
+        client.app = middleware
+        await client.request()
+    return (time.perf_counter() - begin) / len(clients)
+
+
+async def calls(store: Store, config: SessionConfig, user: bool, kind: str) -> tuple[int, int]:
+    """Store calls, and SQL statements (0 for other stores), of one request of ``kind``."""
+    spy = IndexSpyStore(store)  # type: ignore[arg-type]
+    [client] = await browsers(store, config, 1, user)
+    return await counted(store, spy, config, client, app(KINDS[kind]))
+
+
+async def counted(
+    store: Store, spy: IndexSpyStore, config: SessionConfig, client: Client, answer: Any
+) -> tuple[int, int]:
+    counting = None
+    if isinstance(store, SQLStore):
+        counting = CountingDriver(store.database.driver)
+        store.database.driver = counting
+    client.app = SessionMiddleware(answer, store=spy, config=config)
+    await client.request()
+    if counting is not None and isinstance(store, SQLStore):
+        store.database.driver = counting.driver
+    return sum(spy.calls.values()), 0 if counting is None else counting.sent
+
+
+async def occasional(store: Store, clock: FakeClock) -> dict[str, tuple[int, int]]:
+    """The calls of a login (from an anonymous session with data), and of the first
+    request after ``SEEN_INTERVAL``."""
+    config = SessionConfig(secret_key=SECRET, clock=clock)
+    spy = IndexSpyStore(store)  # type: ignore[arg-type]
+    client = Client(None)
+    client.jar.update([await make_session(store, DATA, config=config)])
+
+    async def log_in(scope: Scope, receive: Receive, send: Send) -> None:
+        login(scope["session"], "someone", auth_hash="hash")
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    found = {"login": await counted(store, spy, config, client, log_in)}
+    clock.advance(SEEN_INTERVAL)
+    spy.calls.clear()
+    found["first read after five minutes"] = await counted(
+        store, spy, config, client, app(KINDS["read one key"])
+    )
+    return found
+
+
+def table(rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows[1:]])
+
+
+async def report(requests: int = 300, rounds: int = 5) -> str:
+    databases = Databases()
+    clock = FakeClock(time.time())
+    config = SessionConfig(secret_key=SECRET, clock=clock)
+    rows = [
+        [
+            "store",
+            "request",
+            "anonymous (µs)",
+            "logged in (µs)",
+            "logged in / anonymous",
+            "store calls: anonymous, logged in",
+        ]
+    ]
+    extra_rows = [["store", "login: store calls (SQL statements)", "touch for last seen"]]
+    with tempfile.TemporaryDirectory() as directory:
+        async with stores(databases, Path(directory)) as by_name:
+            for name, store in by_name.items():
+                anonymous = await browsers(store, config, requests, False)
+                logged_in = await browsers(store, config, requests, True)
+                samples: dict[tuple[str, bool], list[float]] = {}
+                for _ in range(rounds):
+                    for kind in KINDS:
+                        for user, clients in ((False, anonymous), (True, logged_in)):
+                            seconds = await timed(store, config, clients, kind)
+                            samples.setdefault((kind, user), []).append(seconds)
+                for kind in KINDS:
+                    ratios = [
+                        b / a
+                        for a, b in zip(samples[kind, False], samples[kind, True], strict=True)
+                    ]
+                    counts = [await calls(store, config, user, kind) for user in (False, True)]
+                    rows.append(
+                        [
+                            name,
+                            kind,
+                            f"{statistics.median(samples[kind, False]) * 1e6:,.0f}",
+                            f"{statistics.median(samples[kind, True]) * 1e6:,.0f}",
+                            f"{statistics.median(ratios):.2f}x",
+                            ", ".join(_calls(c) for c in counts),
+                        ]
+                    )
+                extra = await occasional(store, FakeClock(time.time()))
+                extra_rows.append(
+                    [name, _calls(extra["login"]), _calls(extra["first read after five minutes"])]
+                )
+                print(f"  {name}: done", flush=True)
+    return "\n\n".join(
+        [
+            "## A logged-in request beside an anonymous one",
+            f"Median time per request over {rounds} interleaved rounds of {requests}, each "
+            "through the middleware to an app that asks for the current user, and the ratio "
+            "of logged-in to anonymous in the same round. Store calls are one round trip each "
+            "on Redis; on SQL the statements follow in brackets.",
+            table(rows),
+            "What a logged-in user adds now and then: the login (rotation and the per-user "
+            "index), and the first request after five minutes (a touch, for last seen; "
+            "with an idle timeout that touch happens anyway).",
+            table(extra_rows),
+        ]
+    )
+
+
+def _calls(counted: tuple[int, int]) -> str:
+    calls, statements = counted
+    return f"{calls}" if not statements else f"{calls} ({statements})"
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--rounds", type=int, default=5)
+    options = parser.parse_args()
+    print(asyncio.run(report(options.requests, options.rounds)))
