@@ -32,6 +32,8 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
+from tables import table  # noqa: E402
+
 from sesh.core import Session, SessionConfig, SessionMiddleware  # noqa: E402
 from sesh.core.identity import Users, login  # noqa: E402
 from sesh.core.state import SEEN_INTERVAL  # noqa: E402
@@ -158,11 +160,6 @@ async def occasional(store: Store, clock: FakeClock) -> dict[str, tuple[int, int
         store, spy, config, client, app(KINDS["read one key"])
     )
     return found
-
-
-def table(rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
-    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows[1:]])
 
 
 async def report(requests: int = 300, rounds: int = 5) -> str:

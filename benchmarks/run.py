@@ -27,6 +27,7 @@ import instructions  # noqa: E402
 import logged_in  # noqa: E402
 import sql_stores  # noqa: E402
 from scenarios import SCENARIOS, SMALL, systems  # noqa: E402
+from tables import table  # noqa: E402
 
 from support.redis_servers import RedisServer  # noqa: E402
 
@@ -53,13 +54,6 @@ def share(timings: Timings, by: dict[str, Any], ours: str, peer: str, scenario: 
         per_round(timings, by, ours, scenario), per_round(timings, by, peer, scenario), strict=True
     )
     return statistics.median(mine / theirs for mine, theirs in pairs)
-
-
-def table(rows: list[list[str]]) -> str:
-    """A Markdown table (the first row is the header)."""
-    lines = ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
-    lines += ["| " + " | ".join(row) + " |" for row in rows[1:]]
-    return "\n".join(lines)
 
 
 def inprocess_table(timings: Timings, by: dict[str, Any]) -> str:

@@ -27,6 +27,8 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
+from tables import table  # noqa: E402
+
 from sesh.core import SessionMiddleware  # noqa: E402
 from sesh.core.store import Record, Store  # noqa: E402
 from sesh.core.testing import Client, responder  # noqa: E402
@@ -175,12 +177,6 @@ async def statements_per_request(store: SQLStore) -> dict[str, int]:
         counts[name] = counting.sent
     store.database.driver = counting.driver
     return counts
-
-
-def table(rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
-    lines += ["| " + " | ".join(row) + " |" for row in rows[1:]]
-    return "\n".join(lines)
 
 
 async def report(operations: int = 200, rounds: int = 5) -> str:
