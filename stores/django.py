@@ -53,7 +53,7 @@ from sesh.core.store import Meta, Record, encode_meta, unpack_meta
 from sesh.core.tokens import short_hash
 from sesh.core.types import Clock
 
-from .sql import PURGE_BATCH, Database, Seen, UserIndex, user_table
+from .sql import PURGE_BATCH, Database, Seen, UserIndex, UserIndexed, user_table
 
 logger = logging.getLogger("sesh.django")
 
@@ -161,7 +161,7 @@ class DjangoSigner:
         return values if isinstance(values, dict) else None
 
 
-class DjangoStore:
+class DjangoStore(UserIndexed):
     """Sessions in Django's ``django_session`` table, in Django's format.
 
     ``engine`` is an SQLAlchemy ``AsyncEngine`` on the Django project's database, or its
@@ -321,15 +321,6 @@ class DjangoStore:
         """Create the one table sesh keeps beside Django's, the per-user index
         (``users_table``), unless it exists. ``django_session`` is Django's to make."""
         await self.users.create()
-
-    async def index_add(self, user: str, key: str, ttl: float, limit: int) -> list[str]:
-        return await self.users.add(user, key, ttl, limit)
-
-    async def index_members(self, user: str) -> list[str]:
-        return await self.users.members(user)
-
-    async def index_remove(self, user: str, keys: Collection[str]) -> None:
-        await self.users.remove(user, keys)
 
     async def ping(self) -> None:
         """Check that the database answers, within the deadline."""

@@ -594,6 +594,22 @@ class UserIndex:
         await create_table(self.database.engine, self.table)
 
 
+class UserIndexed:
+    """The per-user index (:class:`~sesh.core.store.UserIndexStore`) of a SQL store that
+    keeps one in :attr:`users`."""
+
+    users: UserIndex
+
+    async def index_add(self, user: str, key: str, ttl: float, limit: int) -> list[str]:
+        return await self.users.add(user, key, ttl, limit)
+
+    async def index_members(self, user: str) -> list[str]:
+        return await self.users.members(user)
+
+    async def index_remove(self, user: str, keys: Collection[str]) -> None:
+        await self.users.remove(user, keys)
+
+
 class _Statements:
     """SQLStore's statements for one table, in its driver's placeholder style."""
 
@@ -616,7 +632,7 @@ class _Statements:
         self.purge = database.purge_statement(name, "expires_at")
 
 
-class SQLStore:
+class SQLStore(UserIndexed):
     """Sessions in a SQL table. ``engine`` is the app's SQLAlchemy ``AsyncEngine`` or a URL
     (``postgresql+asyncpg://...``, ``mysql+asyncmy://...``, ``sqlite+aiosqlite:///file.db``);
     a store built from a URL owns its engine and disposes of it in :meth:`aclose`.
@@ -716,15 +732,6 @@ class SQLStore:
         gone = await self.database.purge(self._sql.purge, self._clock(), batch)
         await self.users.purge(batch)
         return gone
-
-    async def index_add(self, user: str, key: str, ttl: float, limit: int) -> list[str]:
-        return await self.users.add(user, key, ttl, limit)
-
-    async def index_members(self, user: str) -> list[str]:
-        return await self.users.members(user)
-
-    async def index_remove(self, user: str, keys: Collection[str]) -> None:
-        await self.users.remove(user, keys)
 
     async def create_table(self) -> None:
         """Create the table, the per-user index's table and their expiry indexes unless
