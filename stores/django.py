@@ -48,7 +48,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from sesh.core import identity
 from sesh.core.errors import ConfigurationError
-from sesh.core.session import Session
+from sesh.core.session import Session, state_of
 from sesh.core.store import Meta, Record, encode_meta, unpack_meta
 from sesh.core.tokens import short_hash
 from sesh.core.types import Clock
@@ -352,6 +352,7 @@ class DjangoStore(UserIndexed):
         when another user was logged in), and Django's three keys. ``password_hash`` is the
         user's ``auth_user.password``. Otherwise :func:`sesh.core.identity.login`, whose
         keys are Django's."""
+        _django_user_key(session)
         identity.login(
             session, user_id, auth_hash=session_auth_hash(password_hash, self.signer.keys[0])
         )
@@ -392,6 +393,16 @@ class DjangoStore(UserIndexed):
                 return user_id
         session.invalidate()
         return None
+
+
+def _django_user_key(session: Session) -> None:
+    """Refuse a ``user_key`` under which Django would not see the user."""
+    user_key = state_of(session).config.user_key
+    if user_key != SESSION_KEY:
+        raise ConfigurationError(
+            f"Django reads the logged-in user from {SESSION_KEY!r}, and the middleware's "
+            f"user_key is {user_key!r}: drop user_key, so that logins are Django's too"
+        )
 
 
 # -- values and metadata, between Django's dict and sesh's record ------------------------------

@@ -570,3 +570,12 @@ def test_the_engine_refuses_what_djangos_cookie_and_rows_cannot_keep(
         SessionMiddleware(responder(None), store=store, **options)
     # With Django's own cookie name, and nothing else, it is accepted.
     SessionMiddleware(responder(None), store=store, cookie_name="sessionid")
+
+
+async def test_a_login_refuses_a_user_key_django_would_not_read() -> None:
+    store = DjangoStore("sqlite+aiosqlite:///:memory:", secret_key=django_project.SECRET_KEY)
+    engine = SessionEngine(store, cookie_name="sessionid", user_key="uid")
+    session = await engine.open({"type": "http", "headers": []})
+    with pytest.raises(ConfigurationError, match="drop user_key"):
+        store.login(session, 1, "pbkdf2_sha256$1$salt$hash")
+    await store.aclose()
