@@ -75,6 +75,8 @@ SEEN_ROWS = 1024
 """Loaded rows a store remembers (their version and data), so that the update of a
 request that changed its session writes at once, without reading the row again."""
 PURGE_BATCH = 1000
+CREATE_ATTEMPTS = 5
+"""How often a SQLite store tries to create its tables while another process does."""
 """Rows one purge statement removes at most: each batch is its own short transaction."""
 
 T = TypeVar("T")
@@ -591,7 +593,7 @@ class UserIndex:
         return await self.database.purge(self.purge_statement, self._clock(), batch, self._hint)
 
     async def create(self) -> None:
-        await create_table(self.database.engine, self.table)
+        await create_tables(self.database.engine, [self.table])
 
 
 class UserIndexed:
@@ -736,11 +738,7 @@ class SQLStore(UserIndexed):
     async def create_table(self) -> None:
         """Create the table, the per-user index's table and their expiry indexes unless
         they exist (and, on SQLite, put the file in WAL mode)."""
-        await create_table(self.engine, self.table)
-        await self.users.create()
-        if self.engine.dialect.name == "sqlite":
-            async with self.engine.connect() as conn:
-                await conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+        await create_tables(self.engine, [self.table, self.users.table], wal=True)
 
     def ddl(self) -> str:
         """The SQL that :meth:`create_table` runs, for this store's database: for teams that
@@ -756,7 +754,31 @@ class SQLStore(UserIndexed):
         await self.database.aclose()
 
 
-async def create_table(engine: AsyncEngine, table: sa.Table) -> None:
+async def create_tables(
+    engine: AsyncEngine, tables: Sequence[sa.Table], *, wal: bool = False
+) -> None:
+    """Create ``tables`` and their indexes unless they exist, as each of several workers
+    starting at once may; ``wal``: and put a SQLite file in WAL mode."""
+    for attempt in range(1, CREATE_ATTEMPTS + 1):
+        try:
+            for table in tables:
+                await _create_table(engine, table)
+            if wal and engine.dialect.name == "sqlite":
+                async with engine.connect() as conn:
+                    await conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+            return
+        except sa.exc.OperationalError as error:
+            # SQLite may answer "database is locked" at once, whatever its lock wait, while
+            # another worker creates the same tables in a new file (a fresh-clone run of two
+            # workers starting together failed so): creating is idempotent, so again.
+            if engine.dialect.name != "sqlite" or "locked" not in str(error):
+                raise
+            if attempt == CREATE_ATTEMPTS:
+                raise
+            await asyncio.sleep(0.1 * attempt)
+
+
+async def _create_table(engine: AsyncEngine, table: sa.Table) -> None:
     """Create ``table`` and its indexes unless the table exists."""
     try:
         async with engine.begin() as conn:
