@@ -20,7 +20,9 @@ The user comes from a :class:`sesh.core.identity.Users` (the app's loader):
     @app.delete("/users/{id}", dependencies=[Depends(PermissionDependency([IsAdmin], users))])
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: older FastAPI (0.110, the oldest tested) cannot
+# resolve the string annotations of an instance's __call__ (PermissionDependency) and
+# takes its parameter for a query parameter.
 
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Annotated, Any, TypeVar
