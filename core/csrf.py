@@ -17,7 +17,18 @@ from .middleware import session_data
 from .session import Session
 from .types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["CSRF_FIELD", "CSRF_HEADER", "CSRF_KEY", "CSRFMiddleware", "csrf_token", "csrf_valid"]
+__all__ = [
+    "CSRF_FIELD",
+    "CSRF_HEADER",
+    "CSRF_KEY",
+    "MAX_FORM",
+    "SAFE_METHODS",
+    "CSRFMiddleware",
+    "csrf_token",
+    "csrf_valid",
+    "form_token",
+    "header_token",
+]
 
 CSRF_KEY = "_csrf_token"
 """The session key of the secret; pages carry it masked (:func:`csrf_token`)."""
@@ -35,8 +46,8 @@ _BYTES = 32
 
 def csrf_token(session: Session) -> str:
     """A token to put in a form (or a header) for :func:`csrf_valid`. The secret behind it
-    is kept in the session and replaced at :func:`login`; each call masks it afresh, so no
-    two pages carry the same string (BREACH)."""
+    is kept in the session and replaced at :func:`~sesh.core.identity.login`; each call
+    masks it afresh, so no two pages carry the same string (BREACH)."""
     secret = _secret(session)
     if secret is None:
         secret = secrets.token_bytes(_BYTES)
