@@ -21,6 +21,10 @@ change and tries again, up to :data:`MERGE_ATTEMPTS` times. Two requests changin
 different keys therefore both win, and an update that finds no row (a logout happened)
 creates nothing.
 
+The per-user index (which sessions each user has, for "log out everywhere") is a second
+table, ``<table>_users``: one row per session of a user, expiring with it (:class:`UserIndex`,
+shared with DjangoStore).
+
 Every call runs under the store's deadline; a database that cannot be reached, or that
 refuses writes (a read-only replica, a full disk, a locked SQLite file), raises
 :class:`~sesh.core.errors.StoreUnavailable`, and the engine applies the outage policy.
