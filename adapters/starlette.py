@@ -249,7 +249,8 @@ class SessionUser(BaseUser):
         return self._identity
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("__"):  # copy and pickle probe these before __init__ has run
+        # Copy and pickle look attributes up before __init__ has run: no user to ask yet.
+        if name.startswith("__") or "user" not in self.__dict__:
             raise AttributeError(name)
         return getattr(self.__dict__["user"], name)
 
