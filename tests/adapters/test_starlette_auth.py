@@ -108,6 +108,7 @@ def test_request_user_follows_the_session(client: TestClient) -> None:
 def test_a_session_user_copies_and_pickles() -> None:
     user = SessionUser(User(1, "ada", True), "1")
     assert pickle.loads(pickle.dumps(user)).username == "ada"  # noqa: S301 (our own bytes)
+    assert not hasattr(SessionUser.__new__(SessionUser), "username")  # no user yet: no answer
 
 
 def test_the_backend_wants_a_users() -> None:
