@@ -103,6 +103,14 @@ def encode_value(key: str, value: Any) -> bytes:
         ) from None
 
 
+def decode_value(encoded: bytes) -> Any:
+    """One value as :func:`encode_value` wrote it; ``ValueError`` if it is not one."""
+    try:
+        return _decode(encoded)
+    except (msgspec.DecodeError, RecursionError, TypeError) as error:
+        raise ValueError(f"not a session value: {error}") from None
+
+
 def decode_values(data: Mapping[str, bytes]) -> tuple[dict[str, Any], int, bool]:
     """The values of a record, decoded: ``(values, corrupt, mutable)``, where ``corrupt``
     counts the keys left out because they held no value :func:`encode_value` wrote, and

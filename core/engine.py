@@ -31,7 +31,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequen
 from contextlib import asynccontextmanager, suppress
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .codec import decode_values
+from .codec import decode_value
 from .commit import (
     Cookie,
     Create,
@@ -462,7 +462,10 @@ class SessionEngine:
         index drops for it (the user's oldest, past ``USER_INDEX_LIMIT``)."""
         if self.index is None or key is None:
             return
-        user_id = as_user_id(decode_values({"user": step.user})[0].get("user"))
+        try:
+            user_id = as_user_id(decode_value(step.user))
+        except ValueError:
+            user_id = None
         if user_id is None:
             logger.warning(
                 "session[%r] holds neither a str nor an int: not noted as a user's session",

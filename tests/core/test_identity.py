@@ -22,7 +22,7 @@ from sesh.core.identity import (
     user_id,
 )
 from sesh.core.store import USER_INDEX_LIMIT, Store
-from sesh.core.testing import Client, FakeClock
+from sesh.core.testing import Client, FakeClock, responder
 from sesh.core.types import Receive, Scope, Send
 from sesh.stores.cookie import CookieStore
 from sesh.stores.memory import MemoryStore
@@ -358,3 +358,16 @@ async def test_a_login_during_an_outage_leaves_the_session_as_it_was(
     # Nothing half-written stays behind: a record made before the failure went again
     # (unless deleting is what fails: then it stays, unknown to any browser, until it expires).
     assert len(memory) == records + (failing == "delete")
+
+
+async def test_a_user_key_holding_no_id_is_not_indexed(
+    clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = MemoryStore(clock=clock)
+    app = SessionMiddleware(
+        responder(lambda s: s.update(user=["not", "an", "id"])), store, clock=clock, user_key="user"
+    )
+    with caplog.at_level(logging.WARNING, logger="sesh"):
+        assert (await Client(app).request()).status == 200
+    assert "holds neither a str nor an int" in caplog.text
+    assert store._users == {}
