@@ -45,6 +45,7 @@ from sesh.stores.redis import RedisStore  # noqa: E402
 from sesh.stores.sql import SQLStore  # noqa: E402
 
 from support.databases import CountingDriver, Databases  # noqa: E402
+from support.redis_keys import remove_own_keys  # noqa: E402
 from support.spy import IndexSpyStore  # noqa: E402
 
 SECRET = "a-benchmark-secret-that-is-long-enough-0123456789"  # noqa: S105
@@ -88,8 +89,7 @@ async def stores(databases: Databases, folder: Path) -> AsyncIterator[dict[str, 
             "SQLStore, SQLite": sqlite,
         }
     finally:
-        async for key in redis.client.scan_iter(match=redis.prefix + "*"):
-            await redis.client.delete(key)
+        await remove_own_keys(redis)  # every one with a TTL, or this fails
         await redis.aclose()
         for sql in (postgres, sqlite):
             await sql.aclose()
