@@ -379,9 +379,7 @@ async def test_a_fastapi_login_is_seen_by_django(shared: Shared) -> None:
 
 
 @on_every_server
-async def test_logging_a_user_out_everywhere_reaches_django(
-    shared: Shared, django_engine: AsyncEngine
-) -> None:
+async def test_logging_a_user_out_everywhere_reaches_django(shared: Shared) -> None:
     store, client, browser = shared
     await _make_user("ada", "pw-ada")
     laptop = Client(client.app)
