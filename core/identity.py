@@ -211,7 +211,7 @@ async def list_sessions(
     where: Where, user_id: str | int, *, current: Session | None = None
 ) -> list[SessionInfo]:
     """The live sessions of ``user_id``, the most recently used first."""
-    engine, index = _index(where)
+    engine, index = _engine_and_index(where)
     user = _user_ref(user_id)
     current_key = None if current is None else state_of(current).live_key()
     found = []
@@ -238,7 +238,7 @@ async def list_sessions(
 async def revoke(where: Where, user_id: str | int, handle: str) -> bool:
     """End the session of ``user_id`` named by ``handle`` (from :func:`list_sessions`).
     False, and nothing changes, when no live session of that user has this handle."""
-    engine, index = _index(where)
+    engine, index = _engine_and_index(where)
     user = _user_ref(user_id)
     for key, _, _ in await _live(engine, index, user):
         if isinstance(handle, str) and hmac.compare_digest(
@@ -262,7 +262,7 @@ async def logout_everywhere(
     finds nothing new. A session written meanwhile is never kept alive: a write updates
     only a record that still exists.
     """
-    _, index = _index(where)
+    _, index = _engine_and_index(where)
     user = _user_ref(user_id)
     kept = None if keep is None else state_of(keep).live_key()
     done: set[str] = set()
@@ -309,7 +309,7 @@ async def _live(
     return live
 
 
-def _index(where: Where) -> tuple[SessionEngine, UserIndexStore]:
+def _engine_and_index(where: Where) -> tuple[SessionEngine, UserIndexStore]:
     engine = state_of(where).engine if isinstance(where, Session) else where
     if not isinstance(engine, SessionEngine):
         raise TypeError(f"pass a request's session or a SessionEngine, not {type(where).__name__}")
