@@ -19,6 +19,7 @@ from sesh.stores.redis import RedisStore
 from sesh.stores.sql import SQLStore
 
 from support.databases import Databases
+from support.redis_keys import ANSWER_TIMEOUT
 from support.redis_servers import RedisClusterNodes, RedisServer, binaries_present
 from support.spy import SpyStore
 
@@ -157,7 +158,7 @@ def redis_prefix(redis_url: str) -> Iterator[str]:
 
 @pytest.fixture
 async def redis_store(redis_url: str, redis_prefix: str) -> AsyncIterator[RedisStore]:
-    store = RedisStore(redis_url, prefix=redis_prefix)
+    store = RedisStore(redis_url, prefix=redis_prefix, timeout=ANSWER_TIMEOUT)
     yield store
     await store.aclose()
 

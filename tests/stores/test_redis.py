@@ -27,7 +27,7 @@ from sesh.core.testing import (
 from sesh.core.tokens import store_key
 from sesh.stores.redis import META, RedisStore
 
-from support.redis_keys import let_index_age, remaining_ttl, remove_own_keys
+from support.redis_keys import ANSWER_TIMEOUT, let_index_age, remaining_ttl, remove_own_keys
 from support.redis_servers import RedisClusterNodes, RedisServer
 
 pytestmark = pytest.mark.anyio
@@ -59,7 +59,7 @@ async def cluster_store(
     redis_cluster: RedisClusterNodes, redis_prefix: str
 ) -> AsyncIterator[RedisStore]:
     client = RedisCluster(host="127.0.0.1", port=redis_cluster.first_port)
-    store = RedisStore(client, prefix=redis_prefix)
+    store = RedisStore(client, prefix=redis_prefix, timeout=ANSWER_TIMEOUT)
     yield store
     await remove_own_keys(store)
     await client.aclose()

@@ -32,7 +32,7 @@ from sesh.core.tokens import store_key
 from sesh.stores.redis import RedisStore
 
 from conftest import need_service
-from support.redis_keys import let_index_age, remaining_ttl, remove_own_keys
+from support.redis_keys import ANSWER_TIMEOUT, let_index_age, remaining_ttl, remove_own_keys
 from support.redis_servers import (
     RedisClusterNodes,
     RedisServer,
@@ -262,7 +262,7 @@ def valkey(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
 
 @pytest.fixture
 async def valkey_store(valkey: RedisServer) -> AsyncIterator[RedisStore]:
-    store = RedisStore(valkey.url, prefix=PREFIX)
+    store = RedisStore(valkey.url, prefix=PREFIX, timeout=ANSWER_TIMEOUT)
     yield store
     await remove_own_keys(store)
     await store.aclose()
