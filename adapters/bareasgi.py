@@ -19,7 +19,8 @@ from bareasgi.websockets import WebSocketRequestCallback
 
 from sesh.core import Session, SessionEngine
 from sesh.core.config import DEFAULT_MAX_AGE, OUTAGE_CLOSE, EngineOptions, OutageAnswer
-from sesh.core.errors import ConfigurationError, NoSessionMiddleware, StoreUnavailable
+from sesh.core.errors import ConfigurationError, StoreUnavailable
+from sesh.core.middleware import SKIPPED, no_session
 from sesh.core.session import state_of
 from sesh.core.store import ClientStore, Store
 from sesh.core.types import Scope
@@ -101,9 +102,10 @@ def session_data(
     is always a :class:`~sesh.core.Session`, a mutable mapping."""
     session = request.context.get(context_key)
     if not isinstance(session, Session):
-        raise NoSessionMiddleware(
-            "no session here: call sesh.adapters.bareasgi.add_session_middleware(app) "
-            "before serving the application"
+        raise no_session(
+            request.scope,
+            "call sesh.adapters.bareasgi.add_session_middleware(app) before serving the "
+            "application",
         )
     return session
 
@@ -127,8 +129,17 @@ class _Sessions:
         scope[self.engine.config.scope_key] = session  # so that sesh.core.session_data works
         return session
 
+    def _skips(self, request: HttpRequest | WebSocketRequest) -> bool:
+        scope = cast("Scope", request.scope)
+        if not self.engine.config.skips(scope):
+            return False
+        scope[SKIPPED] = True
+        return True
+
     async def http(self, request: HttpRequest, handler: HttpRequestCallback) -> HttpResponse:
         engine = self.engine
+        if self._skips(request):
+            return await handler(request)
         try:
             session = await self._open(request)
         except StoreUnavailable:
@@ -150,6 +161,9 @@ class _Sessions:
         return response
 
     async def websocket(self, request: WebSocketRequest, handler: WebSocketRequestCallback) -> None:
+        if self._skips(request):
+            await handler(request)
+            return
         try:
             session = await self._open(request)
         except StoreUnavailable:

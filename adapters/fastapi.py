@@ -30,11 +30,11 @@ from typing import Annotated, Any, TypeVar
 from fastapi import Depends, HTTPException, Request
 from starlette.requests import HTTPConnection
 
-from sesh.core import NoSessionMiddleware, Session
-from sesh.core import session_data as _session_data
+from sesh.core import Session
 from sesh.core.csrf import CSRF_FIELD, SAFE_METHODS, csrf_valid, header_token
 from sesh.core.errors import LoginTooOld
 from sesh.core.identity import Users, require_recent_login
+from sesh.core.middleware import no_session
 
 __all__ = [
     "BasePermission",
@@ -53,13 +53,14 @@ U = TypeVar("U")
 
 def get_session(connection: HTTPConnection) -> Session:
     """The request's (or websocket's) session; a dependency for ``Depends(get_session)``."""
-    try:
-        return _session_data(connection)
-    except NoSessionMiddleware:
-        raise NoSessionMiddleware(
-            "no session here: add the middleware, e.g. app.add_middleware(SessionMiddleware, "
-            "secret_key=...) with SessionMiddleware from sesh.adapters.starlette"
-        ) from None
+    session = connection.scope.get("session")
+    if not isinstance(session, Session):
+        raise no_session(
+            connection.scope,
+            "add the middleware, e.g. app.add_middleware(SessionMiddleware, secret_key=...) "
+            "with SessionMiddleware from sesh.adapters.starlette",
+        )
+    return session
 
 
 SessionDep = Annotated[Session, Depends(get_session)]

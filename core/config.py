@@ -86,6 +86,7 @@ class EngineOptions(TypedDict, total=False):
     autoload: bool
     scope_key: str
     user_key: str
+    skip_paths: Collection[str]
     clock: Clock
 
 
@@ -127,6 +128,7 @@ _OPTIONS = (
     "autoload",
     "scope_key",
     "user_key",
+    "skip_paths",
     "clock",
 )
 
@@ -169,6 +171,9 @@ class SessionConfig:
     """The session key that holds the logged-in user's id: written by
     :func:`sesh.core.identity.login`, watched at every commit (a change without ``login()``
     still rotates the id) and indexed per user. Django's, by default."""
+    skip_paths: tuple[str, ...]
+    """Path prefixes served with no session at all (static files, health checks): no
+    store call, no cookie, nothing in the scope. A prefix matches whole segments."""
     clock: Clock
     cookie: CookieSpec
     """The cookie's settings, rendered once."""
@@ -201,6 +206,7 @@ class SessionConfig:
         autoload: bool = True,
         scope_key: str = "session",
         user_key: str = "_auth_user_id",
+        skip_paths: Collection[str] = (),
         clock: Clock = time.time,
     ) -> None:
         def settle(name: str, value: Any) -> None:
@@ -294,6 +300,7 @@ class SessionConfig:
         if not isinstance(user_key, str) or not user_key:
             raise ConfigurationError(f"user_key must be a non-empty str: {user_key!r}")
         settle("user_key", user_key)
+        settle("skip_paths", _skip_paths(skip_paths))
         if not callable(clock):
             raise ConfigurationError("clock must be a callable returning epoch seconds")
         settle("clock", clock)
@@ -308,6 +315,14 @@ class SessionConfig:
         if separator and netloc == host.decode("latin-1").lower():
             return True
         return text in self.allowed_origins
+
+    def skips(self, scope: Scope) -> bool:
+        """Whether this request's path is one of ``skip_paths``: ``/static`` skips
+        ``/static`` and ``/static/app.css``, never ``/statics``."""
+        if not self.skip_paths:
+            return False
+        path: str = scope.get("path", "")
+        return any(path == prefix or path.startswith(prefix + "/") for prefix in self.skip_paths)
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError("a SessionConfig cannot change: build another")
@@ -389,6 +404,21 @@ def _origins(allowed: Collection[str]) -> tuple[str, ...]:
     return tuple(origins)
 
 
+def _skip_paths(paths: Collection[str]) -> tuple[str, ...]:
+    if isinstance(paths, str):
+        paths = [paths]
+    prefixes = []
+    for path in paths:
+        prefix = path.rstrip("/") if isinstance(path, str) else None
+        if not prefix or not prefix.startswith("/") or any(c in prefix for c in "?#*"):
+            raise ConfigurationError(
+                "skip_paths holds path prefixes such as '/static' or '/health' (a leading "
+                f"'/', no query, no wildcard; '/' alone would skip every request): {path!r}"
+            )
+        prefixes.append(prefix)
+    return tuple(prefixes)
+
+
 _FLAGS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 
 
@@ -415,7 +445,7 @@ def _parse(variable: str, name: str, text: str) -> Any:
         return _FLAGS[text.lower()]
     if name == "domain" and not text:
         return None
-    if name == "allowed_origins":
+    if name in ("allowed_origins", "skip_paths"):
         return [item.strip() for item in text.split(",") if item.strip()]
     return text
 

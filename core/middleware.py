@@ -18,6 +18,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("sesh")
 _SESSION_TYPES = frozenset({"http", "websocket"})
+SKIPPED = "sesh.skipped"
+"""The scope key set on a request that ``skip_paths`` leaves without a session, so that
+:func:`session_data` can say why there is none."""
 
 
 class SessionMiddleware:
@@ -44,6 +47,10 @@ class SessionMiddleware:
             await self.app(scope, receive, send)
             return
         engine = self.engine
+        if engine.config.skips(scope):
+            scope[SKIPPED] = True
+            await self.app(scope, receive, send)
+            return
         key = engine.config.scope_key
         if _already_served(engine, scope):
             await self.app(scope, receive, send)
@@ -135,8 +142,20 @@ def session_data(source: Any, scope_key: str = "session") -> Session:
     scope = source if isinstance(source, dict) else getattr(source, "scope", None)
     session = scope.get(scope_key) if isinstance(scope, dict) else None
     if not isinstance(session, Session):
-        raise NoSessionMiddleware(
-            "no session here: wrap the application in sesh's SessionMiddleware (or use the "
-            "adapter for your framework) so that requests carry a session"
+        raise no_session(
+            scope,
+            "wrap the application in sesh's SessionMiddleware (or use the adapter for your "
+            "framework) so that requests carry a session",
         )
     return session
+
+
+def no_session(scope: object, fix: str) -> NoSessionMiddleware:
+    """The error for a request that has no session: the path ``skip_paths`` left out, or
+    else no middleware, with the ``fix`` of the framework at hand."""
+    if isinstance(scope, dict) and scope.get(SKIPPED):
+        return NoSessionMiddleware(
+            f"no session on {scope.get('path')!r}: the session middleware's skip_paths "
+            "leaves it out; take the path out of skip_paths to give it a session"
+        )
+    return NoSessionMiddleware(f"no session here: {fix}")

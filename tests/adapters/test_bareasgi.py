@@ -278,6 +278,22 @@ async def test_without_the_middleware_the_error_names_the_fix() -> None:
         await Client(app).request("/")
 
 
+async def test_a_skipped_path_has_no_session_and_the_error_says_why() -> None:
+    spy = SpyStore(MemorySessionStorage())
+    client = Client(make_app(spy, skip_paths=["/hello", "/ws"]))
+    assert (await client.request("/")).text == "1"
+    calls = sum(spy.calls.values())
+    response = await client.request("/hello")
+    assert response.text == "hello"
+    assert response.set_cookies == []
+    with pytest.raises(NoSessionMiddleware, match="'/ws'.*skip_paths"):
+        await client.websocket("/ws", ["hi"])  # the handler runs, with no session to use
+    assert sum(spy.calls.values()) == calls  # neither loaded a session
+    app = make_app(skip_paths="/me")
+    with pytest.raises(NoSessionMiddleware, match="'/me'.*skip_paths"):
+        await Client(app).request("/me")
+
+
 def test_it_returns_the_app_as_bareasgi_session_does() -> None:
     assert SESSION_CONTEXT_KEY == "__bareasgi_session__"
     app = bareasgi.Application()

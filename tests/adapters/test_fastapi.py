@@ -95,3 +95,23 @@ def test_without_the_middleware_the_error_names_the_fix() -> None:
 
     with TestClient(app) as client, pytest.raises(NoSessionMiddleware, match="add_middleware"):
         client.get("/")
+
+
+def test_a_skipped_path_has_no_session_and_the_error_says_why() -> None:
+    app = FastAPI()
+    app.add_middleware(SessionMiddleware, secret_key=SECRET, skip_paths=["/health"])
+
+    @app.get("/health")
+    async def health() -> str:
+        return "ok"
+
+    @app.get("/health/deep")
+    async def deep(session: SessionDep) -> dict[str, Any]:
+        return dict(session)
+
+    with TestClient(app) as client:
+        response = client.get("/health")
+        assert response.json() == "ok"
+        assert "set-cookie" not in response.headers
+        with pytest.raises(NoSessionMiddleware, match="'/health/deep'.*skip_paths"):
+            client.get("/health/deep")
