@@ -52,6 +52,7 @@ _SLOW_MODULES = {
     "test_faults.py",
     "test_redis_outage.py",
     "test_identity_races.py",
+    "test_celery.py",
 }
 _SLOW_FIXTURES = {"private_redis", "redis_cluster", "busy_server"}
 

@@ -286,11 +286,11 @@ async def test_a_skipped_path_has_no_session_and_the_error_says_why() -> None:
     response = await client.request("/hello")
     assert response.text == "hello"
     assert response.set_cookies == []
-    with pytest.raises(NoSessionMiddleware, match="'/ws'.*skip_paths"):
+    with pytest.raises(NoSessionMiddleware, match=r"'/ws'.*skip_paths"):
         await client.websocket("/ws", ["hi"])  # the handler runs, with no session to use
     assert sum(spy.calls.values()) == calls  # neither loaded a session
     app = make_app(skip_paths="/me")
-    with pytest.raises(NoSessionMiddleware, match="'/me'.*skip_paths"):
+    with pytest.raises(NoSessionMiddleware, match=r"'/me'.*skip_paths"):
         await Client(app).request("/me")
 
 

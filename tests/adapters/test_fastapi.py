@@ -113,5 +113,5 @@ def test_a_skipped_path_has_no_session_and_the_error_says_why() -> None:
         response = client.get("/health")
         assert response.json() == "ok"
         assert "set-cookie" not in response.headers
-        with pytest.raises(NoSessionMiddleware, match="'/health/deep'.*skip_paths"):
+        with pytest.raises(NoSessionMiddleware, match=r"'/health/deep'.*skip_paths"):
             client.get("/health/deep")

@@ -6,8 +6,13 @@ from typing import Any
 
 import pytest
 
-from sesh.core import ConfigurationError, NoSessionMiddleware, SessionConfig, SessionMiddleware
-from sesh.core import session_data
+from sesh.core import (
+    ConfigurationError,
+    NoSessionMiddleware,
+    SessionConfig,
+    SessionMiddleware,
+    session_data,
+)
 from sesh.core.testing import Client
 from sesh.core.types import Receive, Scope, Send
 from sesh.stores.memory import MemoryStore
@@ -78,9 +83,7 @@ async def test_other_paths_have_their_session(client: Client, path: str) -> None
     assert len(response.set_cookies) == 1
 
 
-async def test_a_websocket_on_a_skipped_path_has_no_session(
-    client: Client, spy: SpyStore
-) -> None:
+async def test_a_websocket_on_a_skipped_path_has_no_session(client: Client, spy: SpyStore) -> None:
     sent = await client.websocket("/static/live")
     [accept] = [m for m in sent if m["type"] == "websocket.accept"]
     assert not accept.get("headers")

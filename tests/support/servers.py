@@ -95,3 +95,19 @@ def granian(app_dir: Path, app: str, env: dict[str, str] | None = None) -> Itera
         cwd=app_dir,
     ) as url:
         yield url
+
+
+@contextmanager
+def celery_worker(app_dir: Path, app: str, env: dict[str, str]) -> Iterator[str]:
+    """A real Celery worker for ``app`` (a module in ``app_dir``): prefork, as Celery's
+    default, with one child; yields its node name once it says it is ready."""
+    name = f"sesh-test-{os.getpid()}@localhost"
+    command = [
+        sys.executable, "-m", "celery", "-A", app, "worker", "--pool", "prefork",
+        "--concurrency", "1", "--hostname", name, "--loglevel", "INFO",
+        "--without-gossip", "--without-mingle", "--without-heartbeat",
+    ]  # fmt: skip
+    with _serve(
+        command, lambda line: name if f"{name} ready." in line else None, env, cwd=app_dir
+    ) as node:
+        yield node
