@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv test quick test-pythons test-lowest lint demo bench clean
+.PHONY: venv test quick test-pythons test-lowest lint demo demo-worker bench clean
 
 venv: $(STAMP)
 
@@ -23,7 +23,7 @@ lint: venv
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy -p sesh.core -p sesh.stores -p sesh.adapters
-	$(PY) -m mypy examples
+	cd examples && ../$(PY) -m mypy --config-file ../pyproject.toml .
 	cd benchmarks && MYPYPATH=../tests ../$(PY) -m mypy --config-file ../pyproject.toml .
 	cd tests && ../$(PY) -m mypy --config-file ../pyproject.toml .
 
@@ -70,6 +70,10 @@ test-lowest: venv
 
 demo: venv
 	$(PY) -m uvicorn --app-dir examples app:app --host 127.0.0.1 --port $${PORT:-8000}
+
+# The Celery worker of the demo's job, for a demo run with SESH_BROKER_URL (see examples/jobs.py).
+demo-worker: venv
+	$(PY) -m celery --workdir examples -A jobs worker --loglevel INFO
 
 # A few minutes: every system and scenario in-process, Redis round trips, memory, and HTTP
 # under wrk (installed here when missing). Writes benchmarks/RESULTS.md.

@@ -7,7 +7,8 @@ when ``SESH_REDIS_URL`` is; and says which.
 It shows a visit counter, a login that regenerates the id, a logout that invalidates the
 session, "remember me", the list of your devices (every session logged in as you, each of
 which you can sign out, or all of them but this one), a long job whose progress a
-background task writes into the session while the page polls it, and a websocket that
+background task (or a Celery worker, when ``SESH_BROKER_URL`` is set: see jobs.py) writes
+into the session while the page polls it, and a websocket that
 reads the same session. Every form carries the session's CSRF token.
 """
 
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import html
-import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime, timezone
@@ -25,36 +25,18 @@ from fastapi import BackgroundTasks, Depends, FastAPI, Form, Request, WebSocket
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from sesh.adapters.fastapi import SessionDep, csrf_protect
-from sesh.core import Session, SessionConfig, SessionMiddleware, open_session
+from sesh.core import Session, SessionMiddleware
 from sesh.core.csrf import csrf_token
 from sesh.core.identity import list_sessions, login, logout, logout_everywhere, revoke, user_id
-from sesh.core.store import ClosableStore, Store
+from sesh.core.store import ClosableStore
 from sesh.core.tokens import short_hash
-from sesh.stores.memory import MemoryStore
 from sesh.stores.sql import SQLStore
 
+from jobs import BROKER_URL, JOB_STEPS, config, make_store, run_job
+
 REMEMBER_ME = 30 * 24 * 60 * 60
-JOB_STEPS = 10
-JOB_STEP_SECONDS = float(os.environ.get("DEMO_JOB_STEP_SECONDS", "0.4"))
-SECRET = os.environ.get("SESH_SECRET", "demo-only-secret-change-me-0123456789-abcdef")
-
-
-def make_store() -> tuple[Store, str]:
-    """The store, and what the page says about it."""
-    if url := os.environ.get("SESH_DATABASE_URL"):
-        sql = SQLStore(url)
-        return sql, f"SQLStore on {sql.endpoint}"
-    if url := os.environ.get("SESH_REDIS_URL"):
-        from sesh.stores.redis import RedisStore
-
-        redis = RedisStore(url, prefix="sesh-demo:")
-        return redis, f"RedisStore at {redis.endpoint}"
-    return MemoryStore(), "MemoryStore: in this process, gone on restart"
-
 
 store, STORE_NAME = make_store()
-# One configuration for the middleware and the background job, so that both agree.
-config = SessionConfig(secret_key=SECRET)
 
 
 @asynccontextmanager
@@ -167,7 +149,8 @@ def when(timestamp: float) -> str:
 def describe(job: dict[str, Any] | None) -> str:
     if job is None:
         return "none yet"
-    return "done (100%)" if job["step"] >= JOB_STEPS else f"{job['step'] * 100 // JOB_STEPS}%"
+    done = "done (100%)" if job["step"] >= JOB_STEPS else f"{job['step'] * 100 // JOB_STEPS}%"
+    return f"{done} on {job['runner']}" if job.get("runner") else done
 
 
 def csrf_field(session: Session) -> str:
@@ -256,23 +239,16 @@ async def log_out_others(session: SessionDep) -> RedirectResponse:
     return RedirectResponse("/", status_code=303)
 
 
-async def run_job(session_id: str) -> None:
-    """The background job: it reports its progress into the user's session, step by step,
-    committing each step so that the page's next poll sees it."""
-    for step in range(1, JOB_STEPS + 1):
-        await asyncio.sleep(JOB_STEP_SECONDS)  # the work
-        try:
-            async with open_session(store, session_id, config=config) as session:
-                session["job"] = {"step": step}
-        except LookupError:
-            return  # the user logged out: nobody to report to
-
-
 @app.post("/job")
 async def start_job(session: SessionDep, tasks: BackgroundTasks) -> RedirectResponse:
     session["job"] = {"step": 0}
     await session.save()  # stored now: the job (and the next page) build on it
-    tasks.add_task(run_job, session.id)
+    if BROKER_URL:
+        from jobs import run_job_on_celery
+
+        await asyncio.to_thread(run_job_on_celery.delay, session.id)  # kombu blocks
+    else:
+        tasks.add_task(run_job, store, session.id)
     return RedirectResponse("/", status_code=303)
 
 

@@ -113,7 +113,9 @@ def test_two_browser_contexts_are_isolated(browser: Browser, demo: str) -> None:
 def test_the_background_jobs_progress_appears_in_the_page(page: Page, demo: str) -> None:
     page.goto(demo)
     page.click("#start-job")
-    expect(page.locator("#job")).to_have_text("done (100%)", timeout=15_000)
+    expect(page.locator("#job")).to_have_text(
+        "done (100%) on a FastAPI background task", timeout=15_000
+    )
 
 
 def test_the_websocket_reads_the_same_session(page: Page, demo: str) -> None:

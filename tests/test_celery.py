@@ -14,19 +14,17 @@ import anyio
 import pytest
 import redis.asyncio
 from celery import Celery
-from kombu.connection import Connection
 
 from sesh.core import Session, SessionConfig, SessionMiddleware
 from sesh.core.testing import Client, responder
 from sesh.stores.redis import RedisStore
 
-from conftest import need_service
+from support.broker import BROKER_URL, broker_reachable, delete_queue
 from support.redis_keys import ANSWER_TIMEOUT, remove_own_keys
 from support.servers import celery_worker
 
 pytestmark = pytest.mark.anyio
 SUPPORT = Path(__file__).resolve().parent / "support"
-BROKER_URL = os.environ.get("SESH_TEST_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//")
 SECRET = "a-celery-test-secret-0123456789-abcdef"
 RUN = f"sesh-test:celery-{os.getpid()}-{secrets.token_hex(4)}"
 TURN_SECONDS = 60
@@ -48,13 +46,7 @@ class Worker:
 
 @pytest.fixture(scope="module")
 def worker(redis_url: str) -> Iterator[Worker]:
-    try:
-        with Connection(BROKER_URL, connect_timeout=5) as connection:  # type: ignore[no-untyped-call]
-            connection.ensure_connection(max_retries=1)
-        available = True
-    except Exception:  # whatever kombu raises, the broker is not there
-        available = False
-    need_service(available, f"a Celery broker at {BROKER_URL}")
+    broker_reachable()
     queue, prefix = f"{RUN}:queue", f"{RUN}:sessions:"
     env = {
         "TEST_BROKER_URL": BROKER_URL,
@@ -67,9 +59,7 @@ def worker(redis_url: str) -> Iterator[Worker]:
         with celery_worker(SUPPORT, "celery_app", env):
             yield Worker(queue, prefix)
     finally:
-        # The queue is this run's own.
-        with Connection(BROKER_URL) as connection:  # type: ignore[no-untyped-call]
-            connection.default_channel.queue_delete(queue)
+        delete_queue(queue)
 
 
 @pytest.fixture

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from support.servers import uvicorn
+from support.broker import BROKER_URL, broker_reachable, delete_queue
+from support.servers import celery_worker, uvicorn
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -97,3 +99,32 @@ def test_the_demo_runs_on_sqlite_when_given_a_database(tmp_path: Path) -> None:
         assert "Logged in as <strong>Ada</strong>" in page
         assert "visited this page <strong>2</strong>" in page
         assert page.count('class="device current"') == 1  # the SQL store's index
+
+
+def test_the_demo_runs_its_job_on_celery_when_given_a_broker(
+    redis_url: str, redis_prefix: str
+) -> None:
+    broker_reachable()
+    queue = f"{redis_prefix}demo-queue"
+    env = {
+        "SESH_REDIS_URL": redis_url,
+        "SESH_BROKER_URL": BROKER_URL,
+        "DEMO_REDIS_PREFIX": redis_prefix,
+        "DEMO_CELERY_QUEUE": queue,
+        "DEMO_JOB_STEP_SECONDS": "0",
+    }
+    try:
+        with (
+            celery_worker(ROOT / "examples", "jobs", env),
+            uvicorn(ROOT / "examples", "app:app", env) as url,
+            httpx.Client(base_url=url) as browser,
+        ):
+            page = browser.get("/")
+            assert '<strong id="store">RedisStore' in page.text
+            browser.post("/job", data=token(page))
+            deadline = time.monotonic() + 60
+            while (state := browser.get("/job").json())["running"]:
+                assert time.monotonic() < deadline, f"the worker did not finish: {state}"
+            assert state["job"] == "done (100%) on Celery"
+    finally:
+        delete_queue(queue)
