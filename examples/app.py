@@ -27,6 +27,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from sesh.adapters.fastapi import SessionDep, csrf_protect
 from sesh.core import Session, SessionMiddleware
 from sesh.core.csrf import csrf_token
+from sesh.core.flash import flash, flashes
 from sesh.core.identity import list_sessions, login, logout, logout_everywhere, revoke, user_id
 from sesh.core.store import ClosableStore
 from sesh.core.tokens import short_hash
@@ -76,10 +77,13 @@ form {{ margin: .5em 0; }}
 table {{ border-collapse: collapse; width: 100%; font-size: .92em; }}
 td, th {{ text-align: left; padding: .3em .5em .3em 0; border-bottom: 1px solid var(--line); }}
 td form {{ margin: 0; }}
+.flash {{ border-radius: 8px; padding: .4em 1em; margin: .5em 0; background: #e7f0ff; }}
+.flash.warning {{ background: #fff3d6; }}
 </style></head><body>
 <header><h1>sesh demo</h1>
 <p>Sessions on <strong id="store">{store}</strong>. Each box below shows one feature.</p>
 </header>
+{flashes}
 <section><h2>A visit counter</h2>
 <p class="what">A value in the session, changed on every request.</p>
 <p id="visits">You have visited this page <strong>{visits}</strong> times.</p></section>
@@ -153,6 +157,15 @@ def describe(job: dict[str, Any] | None) -> str:
     return f"{done} on {job['runner']}" if job.get("runner") else done
 
 
+def flash_list(session: Session) -> str:
+    """The flash messages waiting (read once: a reload shows none)."""
+    shown = "".join(
+        f'<p class="flash {html.escape(category)}">{html.escape(message)}</p>'
+        for category, message in flashes(session)
+    )
+    return f'<div id="flashes">{shown}</div>'
+
+
 def csrf_field(session: Session) -> str:
     return f'<input type="hidden" name="csrf_token" value="{csrf_token(session)}">'
 
@@ -182,6 +195,7 @@ async def home(session: SessionDep) -> str:
     csrf = csrf_field(session)
     return PAGE.format(
         store=html.escape(STORE_NAME),
+        flashes=flash_list(session),
         visits=session["visits"],
         who=LOGIN.format(csrf=csrf)
         if name is None
@@ -214,12 +228,14 @@ async def log_in(
     )
     session.set_expiry(REMEMBER_ME if remember else 0)
     session["browser_session"] = not remember
+    flash(session, f"Welcome, {user_id(session)}.")  # shown by the page it redirects to
     return RedirectResponse("/", status_code=303)
 
 
 @app.post("/logout")
 async def log_out(session: SessionDep) -> RedirectResponse:
     logout(session)
+    flash(session, "You are logged out.")  # the new, empty session carries it
     return RedirectResponse("/", status_code=303)
 
 
@@ -227,7 +243,11 @@ async def log_out(session: SessionDep) -> RedirectResponse:
 async def revoke_device(session: SessionDep, handle: Annotated[str, Form()]) -> RedirectResponse:
     name = user_id(session)
     if name is not None:
-        await revoke(session, name, handle)  # False, and nothing done, if not this user's
+        # False, and nothing done, if the handle is not one of this user's sessions.
+        if await revoke(session, name, handle):
+            flash(session, "That device is signed out.")
+        else:
+            flash(session, "No such device of yours.", "warning")
     return RedirectResponse("/", status_code=303)
 
 
@@ -235,7 +255,8 @@ async def revoke_device(session: SessionDep, handle: Annotated[str, Form()]) -> 
 async def log_out_others(session: SessionDep) -> RedirectResponse:
     name = user_id(session)
     if name is not None:
-        await logout_everywhere(session, name, keep=session)
+        ended = await logout_everywhere(session, name, keep=session)
+        flash(session, f"Signed out {ended} other device{'s' if ended != 1 else ''}.")
     return RedirectResponse("/", status_code=303)
 
 

@@ -174,3 +174,17 @@ def test_log_out_everywhere_else(browser: Browser, demo: str) -> None:
     finally:
         for context in contexts:
             context.close()
+
+
+def test_flash_messages_survive_the_redirect_and_show_once(page: Page, demo: str) -> None:
+    page.goto(demo)
+    page.fill("input[name=name]", "Mary")
+    page.click("#login button")  # a POST answered 303: the message rides the session
+    expect(page.locator("#flashes .flash")).to_have_text(["Welcome, Mary."])
+    page.reload()
+    expect(page.locator("#flashes .flash")).to_have_count(0)  # read once
+    page.click("#logout-others")
+    expect(page.locator("#flashes .flash")).to_have_text(["Signed out 0 other devices."])
+    page.click("#logout")  # the message outlives the session it was written in
+    expect(page.locator("#flashes .flash")).to_have_text(["You are logged out."])
+    expect(page.locator("#login")).to_be_visible()
