@@ -16,7 +16,8 @@ class SessionNotLoaded(SessionError, RuntimeError):
 
 
 class SessionDataError(SessionError, TypeError):
-    """A session value cannot be stored; the message names the key."""
+    """A session value cannot be stored, or does not fit the type declared for it
+    (:mod:`sesh.core.typed`); the message names the key."""
 
 
 class NoSessionMiddleware(SessionError, LookupError):
