@@ -15,8 +15,9 @@ The stores are asyncio code, and an asyncio client (redis-py's, SQLAlchemy's) be
 the event loop it first ran on. So a ``SyncSessions`` runs its store on an event loop of
 its own, in a daemon thread that it starts at the first ``open`` of each process: built at
 import, it serves every process a prefork worker (Celery's default) forks, each on its own
-connections. The store given here must be this object's alone, not the app's: the app's
-store belongs to the app's loop.
+connections. So give it a store object of its own (the same URL and prefix as the app's),
+never the app's: a Redis or SQL store belongs to the app's loop. A MemoryStore, which
+holds no connections, may be shared within one process.
 """
 
 from __future__ import annotations
