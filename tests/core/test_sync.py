@@ -4,7 +4,7 @@ rules of ``open_session``. The sync code runs in a thread, as it would beside an
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import anyio
@@ -68,6 +68,29 @@ async def logged_in(store: Store, config: SessionConfig) -> tuple[Client, str]:
     return client, ids[0]
 
 
+async def while_a_task_holds_it(
+    sessions: SyncSessions, session_id: str, request: Callable[[], Awaitable[Any]]
+) -> None:
+    """Run ``request`` after a task in a thread opened the session and before it commits
+    ``progress``."""
+    opened = threading.Event()
+    go_on = threading.Event()
+
+    def task() -> None:
+        with sessions.open(session_id) as session:
+            opened.set()
+            go_on.wait()
+            session["progress"] = 100
+
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(anyio.to_thread.run_sync, task)
+        await anyio.to_thread.run_sync(opened.wait)
+        try:
+            await request()  # commits while the task holds the session
+        finally:
+            go_on.set()
+
+
 async def test_a_task_writes_what_the_next_request_reads(
     any_store: Store, config: SessionConfig, sessions: SyncSessions
 ) -> None:
@@ -86,21 +109,8 @@ async def test_a_task_and_a_request_changing_different_keys_both_win(
     any_store: Store, config: SessionConfig, sessions: SyncSessions
 ) -> None:
     client, session_id = await logged_in(any_store, config)
-    opened = threading.Event()
-    go_on = threading.Event()
-
-    def task() -> None:
-        with sessions.open(session_id) as session:
-            opened.set()
-            go_on.wait()
-            session["progress"] = 100
-
-    async with anyio.create_task_group() as tasks:
-        tasks.start_soon(anyio.to_thread.run_sync, task)
-        await anyio.to_thread.run_sync(opened.wait)
-        client.app = app(any_store, config, lambda s: s.update(theme="dark"))
-        await client.request()  # commits while the task holds the session
-        go_on.set()
+    client.app = app(any_store, config, lambda s: s.update(theme="dark"))
+    await while_a_task_holds_it(sessions, session_id, client.request)
     client.app = app(any_store, config)
     assert (await client.request()).text == "{'user': 'ada', 'theme': 'dark', 'progress': 100}"
 
@@ -109,21 +119,8 @@ async def test_a_task_never_recreates_a_session_logged_out_meanwhile(
     any_store: Store, config: SessionConfig, sessions: SyncSessions
 ) -> None:
     client, session_id = await logged_in(any_store, config)
-    opened = threading.Event()
-    go_on = threading.Event()
-
-    def task() -> None:
-        with sessions.open(session_id) as session:
-            opened.set()
-            go_on.wait()
-            session["progress"] = 100
-
-    async with anyio.create_task_group() as tasks:
-        tasks.start_soon(anyio.to_thread.run_sync, task)
-        await anyio.to_thread.run_sync(opened.wait)
-        client.app = app(any_store, config, lambda s: s.invalidate())
-        await client.request()
-        go_on.set()
+    client.app = app(any_store, config, lambda s: s.invalidate())
+    await while_a_task_holds_it(sessions, session_id, client.request)
 
     def reopen() -> None:
         with sessions.open(session_id):
