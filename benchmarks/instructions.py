@@ -6,13 +6,15 @@ machine cannot move the figure. Needs valgrind (Debian's package). Two workloads
 ASGI app around sesh alone, or one cell of the benchmark (a system of scenarios.py, in its
 framework, exactly as inprocess.py times it).
 
-    .venv/bin/python benchmarks/instructions.py [bare|floor|memory|cookie] [s1|s3|s4]
+    .venv/bin/python benchmarks/instructions.py [bare|floor|skipped|memory|cookie] [s1|s3|s4]
     .venv/bin/python benchmarks/instructions.py --cell "sesh memory" s3
     .venv/bin/python benchmarks/instructions.py --cell "sesh redis" s4 redis://127.0.0.1:6379
 
 ``floor`` is the least a session middleware can be: it wraps ``send`` and puts an empty
 dict in ``scope["session"]``, nothing more. What it adds to ``bare`` is spent before any
-session logic runs (the s1 target's budget has to cover it).
+session logic runs (the s1 target's budget has to cover it). ``skipped`` is the memory
+store's middleware asked for a path in its ``skip_paths``: what a static file pays for
+passing through sesh.
 """
 
 from __future__ import annotations
@@ -66,7 +68,7 @@ async def workload(system: str, scenario: str, requests: int) -> None:
 
     def app(action: Any) -> Any:
         async def endpoint(scope: Scope, receive: Any, send: Any) -> None:
-            if system != "bare":
+            if system not in ("bare", "skipped"):
                 action(scope["session"])
             await send({"type": "http.response.start", "status": 200, "headers": []})
             await send({"type": "http.response.body", "body": b""})
@@ -75,6 +77,8 @@ async def workload(system: str, scenario: str, requests: int) -> None:
             return endpoint
         if system == "floor":
             return floor(endpoint)
+        if system == "skipped":
+            return SessionMiddleware(endpoint, store=store, skip_paths=["/static"])
         return SessionMiddleware(endpoint, store=store, secret_key=SECRET)
 
     def floor(inner: Any) -> Any:
@@ -91,11 +95,11 @@ async def workload(system: str, scenario: str, requests: int) -> None:
     headers = [(b"host", b"localhost")]
     if scenario != "s1":
         cookie = b"session=" + b"x" * 100
-        if system not in ("bare", "floor"):
+        if system not in ("bare", "floor", "skipped"):
             cookie = await session_cookie(app(lambda s: s.update(SMALL)))
         headers.append((b"cookie", b"theme=dark; " + cookie))
     measured = app(ACTIONS[scenario])
-    scope: Scope = {"type": "http", "scheme": "http", "headers": headers}
+    scope: Scope = {"type": "http", "scheme": "http", "path": "/static/app.css", "headers": headers}
     for _ in range(requests):
         await measured(dict(scope), receive, drop)
 

@@ -180,7 +180,7 @@ class SessionConfig:
     tokens: TokenCodec
     """Turns ids into cookie values and back (signed when there are secrets)."""
 
-    __slots__ = (*_OPTIONS, "cookie", "tokens")
+    __slots__ = (*_OPTIONS, "cookie", "tokens", "_skip_folders")
 
     def __init__(
         self,
@@ -301,6 +301,7 @@ class SessionConfig:
             raise ConfigurationError(f"user_key must be a non-empty str: {user_key!r}")
         settle("user_key", user_key)
         settle("skip_paths", _skip_paths(skip_paths))
+        settle("_skip_folders", tuple(prefix + "/" for prefix in self.skip_paths))
         if not callable(clock):
             raise ConfigurationError("clock must be a callable returning epoch seconds")
         settle("clock", clock)
@@ -319,10 +320,8 @@ class SessionConfig:
     def skips(self, scope: Scope) -> bool:
         """Whether this request's path is one of ``skip_paths``: ``/static`` skips
         ``/static`` and ``/static/app.css``, never ``/statics``."""
-        if not self.skip_paths:
-            return False
         path: str = scope.get("path", "")
-        return any(path == prefix or path.startswith(prefix + "/") for prefix in self.skip_paths)
+        return path in self.skip_paths or path.startswith(self._skip_folders)
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError("a SessionConfig cannot change: build another")
