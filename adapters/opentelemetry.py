@@ -106,23 +106,30 @@ class _Traced:
         return f"instrument({self.inner!r})"
 
     async def _call(self, operation: str, call: Awaitable[T], result: Callable[[T], str]) -> T:
-        with self._tracer.start_as_current_span(
-            f"sesh.store {operation}",
-            kind=SpanKind.CLIENT,
-            record_exception=False,
-            set_status_on_exception=False,  # its status would quote the message
-        ) as span:
-            started = self._timer()
-            try:
+        span = self._tracer.start_span(f"sesh.store {operation}", kind=SpanKind.CLIENT)
+        started = self._timer()
+        try:
+            if span.is_recording():
+                # Made current only when an SDK records it, so that the spans of the store's
+                # own client (redis-py's instrumentation, say) nest under it: making a span
+                # current costs ten times what starting one does, and without an SDK it
+                # was most of what instrument() added to a request
+                # (benchmarks/observability.py).
+                with trace.use_span(span, record_exception=False, set_status_on_exception=False):
+                    answer = await call
+            else:
                 answer = await call
-            except BaseException as error:
-                # Only the exception's class: its message may quote what it was given.
-                outcome = "outage" if isinstance(error, StoreUnavailable) else "error"
-                span.set_status(Status(StatusCode.ERROR, type(error).__name__))
-                self._record(span, operation, outcome, started)
-                raise
+        except BaseException as error:
+            # Only the exception's class: its message may quote what it was given.
+            outcome = "outage" if isinstance(error, StoreUnavailable) else "error"
+            span.set_status(Status(StatusCode.ERROR, type(error).__name__))
+            self._record(span, operation, outcome, started)
+            raise
+        else:
             self._record(span, operation, result(answer), started)
             return answer
+        finally:
+            span.end()
 
     def _record(self, span: trace.Span, operation: str, outcome: str, started: float) -> None:
         attributes = {

@@ -25,6 +25,7 @@ import http_load  # noqa: E402
 import inprocess  # noqa: E402
 import instructions  # noqa: E402
 import logged_in  # noqa: E402
+import observability  # noqa: E402
 import sql_stores  # noqa: E402
 from scenarios import SCENARIOS, SMALL, systems  # noqa: E402
 from tables import table  # noqa: E402
@@ -217,6 +218,8 @@ async def main(arguments: argparse.Namespace) -> str:
     sql = await sql_stores.report()
     print("logged in beside anonymous ...", flush=True)
     identity = await logged_in.report()
+    print("OpenTelemetry beside none ...", flush=True)
+    traced = await observability.report()
 
     command = "make bench" if len(sys.argv) == 1 else "benchmarks/run.py " + " ".join(sys.argv[1:])
     trip_rows = [["system", *ORDER]] + [
@@ -259,6 +262,7 @@ async def main(arguments: argparse.Namespace) -> str:
             "(100,000 sessions, measured with tracemalloc, keys included).",
             sql,
             identity,
+            traced,
         ]
     )
 

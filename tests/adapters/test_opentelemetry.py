@@ -200,3 +200,30 @@ def test_what_cannot_be_instrumented_is_refused() -> None:
     once = instrument(MemoryStore())
     with pytest.raises(ConfigurationError, match="instrumented already"):
         instrument(once)
+
+
+async def test_spans_of_the_stores_own_client_nest_under_the_store_call(
+    telemetry: Telemetry,
+) -> None:
+    tracer = telemetry.tracer_provider.get_tracer("a-redis-client-instrumentation")
+
+    class ClientTraced(MemoryStore):
+        async def load(self, key: str) -> Any:
+            with tracer.start_as_current_span("GET"):
+                return await super().load(key)
+
+    store = telemetry.wrap(ClientTraced())
+    assert await store.load("k" * 48) is None
+    client_span, store_span = telemetry.finished()
+    assert (client_span.name, store_span.name) == ("GET", "sesh.store load")
+    assert client_span.parent is not None
+    assert store_span.context is not None
+    assert client_span.parent.span_id == store_span.context.span_id
+
+
+async def test_without_an_sdk_the_store_answers_as_before() -> None:
+    store = instrument(MemoryStore())  # the API's own no-op providers: nothing recorded
+    client = Client(SessionMiddleware(responder(lambda s: s.update(a=1)), store=store))
+    await client.request()
+    client.app = SessionMiddleware(responder(dict), store=store)
+    assert (await client.request()).text == "{'a': 1}"
