@@ -174,6 +174,8 @@ class SessionConfig:
     skip_paths: tuple[str, ...]
     """Path prefixes served with no session at all (static files, health checks): no
     store call, no cookie, nothing in the scope. A prefix matches whole segments."""
+    _skip_folders: tuple[str, ...]
+    """Each of ``skip_paths`` with a trailing ``/``: one ``startswith`` tests them all."""
     clock: Clock
     cookie: CookieSpec
     """The cookie's settings, rendered once."""
