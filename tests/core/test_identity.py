@@ -203,9 +203,11 @@ async def test_sessions_past_the_limit_end_oldest_first(
     monkeypatch.setattr("sesh.core.engine.USER_INDEX_LIMIT", 3)
     app = SessionMiddleware(identity_app, store=any_store, secret_key=SECRET, clock=clock)
     clients = [Client(app) for _ in range(4)]
-    for client in clients:
-        await say(client, "/login?user=1")
-        clock.advance(1)
+    # Lifetimes a minute apart, the first login's shortest: on Redis the index scores by
+    # the server's clock, which the fake clock does not move, and logins a millisecond
+    # apart would tie.
+    for n, client in enumerate(clients):
+        await say(client, f"/login?user=1&expiry={3600 + 60 * n}")
     assert await say(clients[0], "/me") == ""  # the first login expires first: it went
     assert [await say(client, "/me") for client in clients[1:]] == ["'ada'"] * 3
     assert USER_INDEX_LIMIT == 1000

@@ -46,6 +46,8 @@ async def identity_app(scope: Scope, receive: Receive, send: Send) -> None:
             ip="10.0.0.1",
             user_agent=query.get("ua", "test agent"),
         )
+        if "expiry" in query:  # "remember me" for that many seconds
+            session.set_expiry(float(query["expiry"]))
     elif path == "/me":
         user = await users.current(scope)
         result = None if user is None else user["name"]
