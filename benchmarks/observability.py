@@ -20,13 +20,12 @@ import asyncio
 import secrets
 import statistics
 import sys
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
-from logged_in import DATA, KINDS, SECRET, app  # noqa: E402
+from logged_in import DATA, KINDS, SECRET, timed  # noqa: E402
 from opentelemetry.sdk.metrics import MeterProvider  # noqa: E402
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader  # noqa: E402
 from opentelemetry.sdk.trace import TracerProvider  # noqa: E402
@@ -37,7 +36,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import (  # noqa: E4
 from tables import table  # noqa: E402
 
 from sesh.adapters.opentelemetry import instrument  # noqa: E402
-from sesh.core import SessionConfig, SessionMiddleware  # noqa: E402
+from sesh.core import SessionConfig  # noqa: E402
 from sesh.core.store import Store  # noqa: E402
 from sesh.core.testing import Client, make_session  # noqa: E402
 from sesh.stores.memory import MemoryStore  # noqa: E402
@@ -60,15 +59,6 @@ def variants(store: Store) -> dict[str, Store]:
             store, tracer_provider=tracing, meter_provider=metering
         ),
     }
-
-
-async def timed(store: Store, config: SessionConfig, clients: list[Client], kind: str) -> float:
-    middleware = SessionMiddleware(app(KINDS[kind]), store=store, config=config)
-    begin = time.perf_counter()
-    for client in clients:
-        client.app = middleware
-        await client.request()
-    return (time.perf_counter() - begin) / len(clients)
 
 
 async def report(requests: int = 300, rounds: int = 5) -> str:
