@@ -64,6 +64,7 @@ async def run_job(store: Store, session_id: str) -> None:
 
 if BROKER_URL:
     from celery import Celery
+    from celery.signals import worker_process_shutdown
 
     celery = Celery("sesh_demo", broker=BROKER_URL)
     celery.conf.task_default_queue = os.environ.get("DEMO_CELERY_QUEUE", "sesh-demo")
@@ -88,3 +89,7 @@ if BROKER_URL:
                     session["job"] = progress(step, "Celery")
             except SessionNotFound:
                 return
+
+    @worker_process_shutdown.connect  # type: ignore[untyped-decorator]  # Celery has no types
+    def close_sessions(**_: Any) -> None:
+        sessions.close()  # the store's connections, and the thread that runs them
