@@ -55,10 +55,12 @@ def worker(redis_url: str) -> Iterator[Worker]:
         "TEST_PREFIX": prefix,
         "TEST_SECRET": SECRET,
     }
+    worker = Worker(queue, prefix)
     try:
         with celery_worker(SUPPORT, "celery_app", env):
-            yield Worker(queue, prefix)
+            yield worker
     finally:
+        worker.celery.close()  # the sending side's broker connections
         delete_queue(queue)
 
 
