@@ -535,16 +535,22 @@ class SessionEngine:
 
     # -- outside a request --------------------------------------------------------------------
 
+    def check_opens_stored(self) -> None:
+        """Raise :class:`ConfigurationError` unless this engine's sessions can be opened
+        outside a request: a cookie store keeps each one in its browser."""
+        if self.client is not None:
+            raise ConfigurationError(
+                "a cookie store keeps each session in its browser: it cannot be opened outside "
+                "a request (by a worker, say); use a server-side store (RedisStore, SQLStore, "
+                "MemoryStore)"
+            )
+
     @asynccontextmanager
     async def open_stored(self, session_id: str) -> AsyncIterator[Session]:
         """A stored session by its id, outside any request; see
         :func:`sesh.core.open_session`. Outages raise :class:`StoreUnavailable` whatever the
         policy: a worker has no response to degrade."""
-        if self.client is not None:
-            raise ConfigurationError(
-                "a cookie store keeps each session in its browser: it cannot be opened outside "
-                "a request; use a server-side store (MemoryStore, RedisStore)"
-            )
+        self.check_opens_stored()
         if not self.ids.is_id(session_id):
             raise SessionNotFound("not a session id: pass session.id, not the cookie's value")
         state = SessionState(self)

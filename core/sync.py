@@ -31,7 +31,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from .config import SessionConfig, SessionOptions
 from .engine import SessionEngine
-from .errors import ConfigurationError
 from .session import Session
 from .store import ClientStore, Store
 
@@ -58,11 +57,7 @@ class SyncSessions:
         **options: Unpack[SessionOptions],
     ) -> None:
         self.engine = SessionEngine(store, config, **options)
-        if self.engine.client is not None:
-            raise ConfigurationError(
-                "a cookie store keeps each session in its browser: a worker cannot open one; "
-                "use a server-side store (RedisStore, SQLStore, DjangoStore)"
-            )
+        self.engine.check_opens_stored()  # at import, not at the first task
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pid = 0
