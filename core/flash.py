@@ -51,8 +51,13 @@ def flashes(session: Session, *categories: str) -> list[Flash]:
     waiting = _waiting(session)
     if not waiting:
         return []
-    read = [entry for entry in waiting if not categories or entry.category in categories]
-    kept = [list(entry) for entry in waiting if entry not in read]
+    read: list[Flash] = []
+    kept: list[list[str]] = []
+    for entry in waiting:
+        if not categories or entry.category in categories:
+            read.append(entry)
+        else:
+            kept.append(list(entry))
     if kept:
         session[FLASH_KEY] = kept
     else:
