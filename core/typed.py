@@ -66,9 +66,7 @@ def _keys(shape: type[Any]) -> list[str]:
     if _is_pydantic(shape):
         fields: dict[str, Any] = shape.model_fields
         return [field.alias or name for name, field in fields.items()]
-    raise TypeError(
-        f"declare a session's shape as a msgspec.Struct or a pydantic model, not {shape!r}"
-    )
+    raise _not_a_shape(shape)
 
 
 def _dump(value: object) -> dict[str, Any]:
@@ -85,8 +83,7 @@ def _dump(value: object) -> dict[str, Any]:
             mode="json", by_alias=True, warnings=False
         )
         return dumped
-    _keys(shape)  # raises, naming what a shape must be
-    raise AssertionError  # pragma: no cover
+    raise _not_a_shape(shape)
 
 
 def _convert(data: Mapping[str, Any], shape: type[T]) -> T:
@@ -114,6 +111,12 @@ _AT = re.compile(r" - at `\$\.(?P<key>[^.\[`]+)[^`]*`$")
 def _misfit(shape: type[Any], key: object, problem: str) -> SessionDataError:
     where = "the session" if key is None else f"session key {key!r}"
     return SessionDataError(f"{where} does not fit {shape.__name__}: {problem}")
+
+
+def _not_a_shape(shape: object) -> TypeError:
+    return TypeError(
+        f"declare a session's shape as a msgspec.Struct or a pydantic model, not {shape!r}"
+    )
 
 
 def _is_struct(shape: object) -> TypeGuard[type[msgspec.Struct]]:
