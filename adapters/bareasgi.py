@@ -20,7 +20,7 @@ from bareasgi.websockets import WebSocketRequestCallback
 from sesh.core import Session, SessionEngine
 from sesh.core.config import DEFAULT_MAX_AGE, OUTAGE_CLOSE, EngineOptions, OutageAnswer
 from sesh.core.errors import ConfigurationError, StoreUnavailable
-from sesh.core.middleware import SKIPPED, no_session
+from sesh.core.middleware import no_session
 from sesh.core.session import state_of
 from sesh.core.store import ClientStore, Store
 from sesh.core.types import Scope
@@ -129,16 +129,9 @@ class _Sessions:
         scope[self.engine.config.scope_key] = session  # so that sesh.core.session_data works
         return session
 
-    def _skips(self, request: HttpRequest | WebSocketRequest) -> bool:
-        scope = cast("Scope", request.scope)
-        if not self.engine.config.skips(scope):
-            return False
-        scope[SKIPPED] = True
-        return True
-
     async def http(self, request: HttpRequest, handler: HttpRequestCallback) -> HttpResponse:
         engine = self.engine
-        if self._skips(request):
+        if self.engine.skips(cast("Scope", request.scope)):
             return await handler(request)
         try:
             session = await self._open(request)
@@ -161,7 +154,7 @@ class _Sessions:
         return response
 
     async def websocket(self, request: WebSocketRequest, handler: WebSocketRequestCallback) -> None:
-        if self._skips(request):
+        if self.engine.skips(cast("Scope", request.scope)):
             await handler(request)
             return
         try:

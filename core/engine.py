@@ -68,6 +68,8 @@ if TYPE_CHECKING:
     from typing_extensions import Unpack
 
 logger = logging.getLogger("sesh")
+SKIPPED = "sesh.skipped"
+"""The scope key set on a request that ``skip_paths`` leaves without a session."""
 
 MAX_SET_COOKIE = 4096
 """Bytes of one ``Set-Cookie`` (name, value and attributes) that every browser keeps."""
@@ -175,6 +177,14 @@ class SessionEngine:
             )
 
     # -- a request arrives -------------------------------------------------------------------
+
+    def skips(self, scope: Scope) -> bool:
+        """Whether ``skip_paths`` leaves this request without a session. If so, the scope
+        is marked (``SKIPPED``), so that asking for its session says why there is none."""
+        if not self.config.skips(scope):
+            return False
+        scope[SKIPPED] = True
+        return True
 
     def start(self, scope: Scope) -> Session:
         """The session for this request, before any store I/O: its cookie read and checked.

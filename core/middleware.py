@@ -7,7 +7,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any
 
 from .config import SessionConfig, SessionOptions
-from .engine import SessionEngine, answer_outage, new_engine
+from .engine import SKIPPED, SessionEngine, answer_outage, new_engine
 from .errors import NoSessionMiddleware, StoreUnavailable
 from .session import Session, state_of
 from .store import ClientStore, Store
@@ -18,9 +18,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("sesh")
 _SESSION_TYPES = frozenset({"http", "websocket"})
-SKIPPED = "sesh.skipped"
-"""The scope key set on a request that ``skip_paths`` leaves without a session, so that
-:func:`session_data` can say why there is none."""
 
 
 class SessionMiddleware:
@@ -50,8 +47,7 @@ class SessionMiddleware:
         config = engine.config
         # The emptiness test first: calling skips() on every request would cost 2.4% of a
         # session read's instructions (benchmarks/instructions.py memory s1).
-        if config.skip_paths and config.skips(scope):
-            scope[SKIPPED] = True
+        if config.skip_paths and engine.skips(scope):
             await self.app(scope, receive, send)
             return
         key = config.scope_key
