@@ -9,10 +9,15 @@ calls (one round trip each for Redis; SQL statements counted apart) of each kind
 request, and of the two a logged-in user adds now and then: the login itself, and the
 touch that keeps "last seen" (at most every five minutes without an idle timeout).
 
+Every store: memory, cookie, Redis, SQLStore on PostgreSQL, MariaDB and SQLite, and
+DjangoStore on PostgreSQL, in the django_session table Django's own migration makes.
+
     .venv/bin/python benchmarks/logged_in.py [--requests N] [--rounds R]
 
 Uses a key prefix of its own on the machine's Redis, a schema of its own on its
-PostgreSQL (both removed at the end) and a temporary SQLite file.
+PostgreSQL and a database of its own on its MariaDB (all removed at the end), and a
+temporary SQLite file. Django's settings are global, so ``make bench`` runs this in a
+process of its own (after benchmarks/sql_stores.py has configured Django in its own).
 """
 
 from __future__ import annotations
@@ -37,16 +42,19 @@ from tables import table  # noqa: E402
 from sesh.core import Session, SessionConfig, SessionMiddleware  # noqa: E402
 from sesh.core.identity import Users, login  # noqa: E402
 from sesh.core.state import SEEN_INTERVAL  # noqa: E402
-from sesh.core.store import Store  # noqa: E402
+from sesh.core.store import ClientStore, ForeignIds, Store, UserIndexStore  # noqa: E402
 from sesh.core.testing import Client, FakeClock, login_as, make_session  # noqa: E402
 from sesh.core.types import Receive, Scope, Send  # noqa: E402
+from sesh.stores.cookie import CookieStore  # noqa: E402
+from sesh.stores.django import DjangoStore  # noqa: E402
 from sesh.stores.memory import MemoryStore  # noqa: E402
 from sesh.stores.redis import RedisStore  # noqa: E402
 from sesh.stores.sql import SQLStore  # noqa: E402
 
+from support import django_project  # noqa: E402
 from support.databases import CountingDriver, Databases  # noqa: E402
 from support.redis_keys import remove_own_keys  # noqa: E402
-from support.spy import IndexSpyStore  # noqa: E402
+from support.spy import ForeignIndexSpyStore, IndexSpyStore  # noqa: E402
 
 SECRET = "a-benchmark-secret-that-is-long-enough-0123456789"  # noqa: S105
 KINDS: dict[str, Callable[[Session], Any]] = {
@@ -73,31 +81,55 @@ def app(kind: Callable[[Session], Any]) -> Any:
     return answer
 
 
+Options = dict[str, Any]
+"""The SessionConfig options a store needs beside the clock."""
+SIGNED: Options = {"secret_key": SECRET}
+
+
 @asynccontextmanager
-async def stores(databases: Databases, folder: Path) -> AsyncIterator[dict[str, Store]]:
+async def stores(
+    databases: Databases, folder: Path
+) -> AsyncIterator[dict[str, tuple[Store | ClientStore, Options]]]:
+    """Every store, each with the options its app would use: DjangoStore shares Django's
+    cookie, which carries Django's bare id (no secret_key) under Django's name."""
     redis = RedisStore("redis://127.0.0.1:6379", prefix=f"sesh-bench-{secrets.token_hex(4)}:")
-    databases.make("postgresql")
-    postgres = SQLStore(databases.engine("postgresql"), table="bench_identity")
-    sqlite = SQLStore(f"sqlite+aiosqlite:///{folder / 'bench.db'}", table="bench_identity")
-    for sql in (postgres, sqlite):
-        await sql.create_table()
+    for server in ("postgresql", "mariadb"):
+        databases.make(server)
+    sql = {
+        "PostgreSQL": SQLStore(databases.engine("postgresql"), table="bench_identity"),
+        "MariaDB": SQLStore(databases.engine("mariadb"), table="bench_identity"),
+        "SQLite": SQLStore(f"sqlite+aiosqlite:///{folder / 'bench.db'}", table="bench_identity"),
+    }
+    # Django's own migration makes django_session, on the schema of this run.
+    django_project.configure(
+        {name: databases.django_settings(name, folder) for name in ("sqlite", "postgresql")}, []
+    )
+    await django_project.use("postgresql")
+    django = DjangoStore(databases.engine("postgresql"), secret_key=django_project.SECRET_KEY)
+    databased: list[SQLStore | DjangoStore] = [*sql.values(), django]
+    for store in databased:
+        await store.create_table()
     try:
         yield {
-            "MemoryStore": MemoryStore(),
-            "RedisStore": redis,
-            "SQLStore, PostgreSQL": postgres,
-            "SQLStore, SQLite": sqlite,
+            "MemoryStore": (MemoryStore(), SIGNED),
+            "CookieStore": (CookieStore(SECRET), SIGNED),
+            "RedisStore": (redis, SIGNED),
+            **{f"SQLStore, {name}": (store, SIGNED) for name, store in sql.items()},
+            "DjangoStore, PostgreSQL": (django, {"cookie_name": django.cookie_name}),
         }
     finally:
         await remove_own_keys(redis)  # every one with a TTL, or this fails
         await redis.aclose()
-        for sql in (postgres, sqlite):
-            await sql.aclose()
-        await postgres.engine.dispose()
+        for store in databased:
+            await store.aclose()
+            await store.database.engine.dispose()  # aclose leaves an engine it was given
+        django_project.close()
         databases.drop()
 
 
-async def browsers(store: Store, config: SessionConfig, count: int, user: bool) -> list[Client]:
+async def browsers(
+    store: Store | ClientStore, config: SessionConfig, count: int, user: bool
+) -> list[Client]:
     """``count`` clients, each with a stored session holding DATA (and a login)."""
     clients = []
     for n in range(count):
@@ -110,7 +142,9 @@ async def browsers(store: Store, config: SessionConfig, count: int, user: bool) 
     return clients
 
 
-async def timed(store: Store, config: SessionConfig, clients: list[Client], kind: str) -> float:
+async def timed(
+    store: Store | ClientStore, config: SessionConfig, clients: list[Client], kind: str
+) -> float:
     middleware = SessionMiddleware(app(KINDS[kind]), store=store, config=config)
     begin = time.perf_counter()
     for client in clients:
@@ -119,32 +153,44 @@ async def timed(store: Store, config: SessionConfig, clients: list[Client], kind
     return (time.perf_counter() - begin) / len(clients)
 
 
-async def calls(store: Store, config: SessionConfig, user: bool, kind: str) -> tuple[int, int]:
+async def calls(
+    store: Store | ClientStore, config: SessionConfig, user: bool, kind: str
+) -> tuple[int, int]:
     """Store calls, and SQL statements (0 for other stores), of one request of ``kind``."""
-    spy = IndexSpyStore(store)  # type: ignore[arg-type]
     [client] = await browsers(store, config, 1, user)
-    return await counted(store, spy, config, client, app(KINDS[kind]))
+    return await counted(store, config, client, app(KINDS[kind]))
 
 
 async def counted(
-    store: Store, spy: IndexSpyStore, config: SessionConfig, client: Client, answer: Any
+    store: Store | ClientStore, config: SessionConfig, client: Client, answer: Any
 ) -> tuple[int, int]:
+    """The store calls and SQL statements of one request by ``client`` to ``answer``. A
+    cookie store makes none: its session travels in the cookie."""
+    if isinstance(store, ClientStore):
+        client.app = SessionMiddleware(answer, store=store, config=config)
+        await client.request()
+        return 0, 0
+    assert isinstance(store, UserIndexStore)
+    spy = ForeignIndexSpyStore(store) if isinstance(store, ForeignIds) else IndexSpyStore(store)
     counting = None
-    if isinstance(store, SQLStore):
+    if isinstance(store, SQLStore | DjangoStore):
         counting = CountingDriver(store.database.driver)
         store.database.driver = counting
     client.app = SessionMiddleware(answer, store=spy, config=config)
-    await client.request()
-    if counting is not None and isinstance(store, SQLStore):
-        store.database.driver = counting.driver
+    try:
+        await client.request()
+    finally:
+        if counting is not None and isinstance(store, SQLStore | DjangoStore):
+            store.database.driver = counting.driver
     return sum(spy.calls.values()), 0 if counting is None else counting.sent
 
 
-async def occasional(store: Store, clock: FakeClock) -> dict[str, tuple[int, int]]:
+async def occasional(
+    store: Store | ClientStore, options: Options, clock: FakeClock
+) -> dict[str, tuple[int, int]]:
     """The calls of a login (from an anonymous session with data), and of the first
     request after ``SEEN_INTERVAL``."""
-    config = SessionConfig(secret_key=SECRET, clock=clock)
-    spy = IndexSpyStore(store)  # type: ignore[arg-type]
+    config = SessionConfig(**options, clock=clock)
     client = Client(None)
     client.jar.update([await make_session(store, DATA, config=config)])
 
@@ -153,11 +199,10 @@ async def occasional(store: Store, clock: FakeClock) -> dict[str, tuple[int, int
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b""})
 
-    found = {"login": await counted(store, spy, config, client, log_in)}
+    found = {"login": await counted(store, config, client, log_in)}
     clock.advance(SEEN_INTERVAL)
-    spy.calls.clear()
     found["first read after five minutes"] = await counted(
-        store, spy, config, client, app(KINDS["read one key"])
+        store, config, client, app(KINDS["read one key"])
     )
     return found
 
@@ -165,7 +210,6 @@ async def occasional(store: Store, clock: FakeClock) -> dict[str, tuple[int, int
 async def report(requests: int = 300, rounds: int = 5) -> str:
     databases = Databases()
     clock = FakeClock(time.time())
-    config = SessionConfig(secret_key=SECRET, clock=clock)
     rows = [
         [
             "store",
@@ -179,7 +223,8 @@ async def report(requests: int = 300, rounds: int = 5) -> str:
     extra_rows = [["store", "login: store calls (SQL statements)", "touch for last seen"]]
     with tempfile.TemporaryDirectory() as directory:
         async with stores(databases, Path(directory)) as by_name:
-            for name, store in by_name.items():
+            for name, (store, options) in by_name.items():
+                config = SessionConfig(**options, clock=clock)
                 anonymous = await browsers(store, config, requests, False)
                 logged_in = await browsers(store, config, requests, True)
                 samples: dict[tuple[str, bool], list[float]] = {}
@@ -204,11 +249,11 @@ async def report(requests: int = 300, rounds: int = 5) -> str:
                             ", ".join(_calls(c) for c in counts),
                         ]
                     )
-                extra = await occasional(store, FakeClock(time.time()))
+                extra = await occasional(store, options, FakeClock(time.time()))
                 extra_rows.append(
                     [name, _calls(extra["login"]), _calls(extra["first read after five minutes"])]
                 )
-                print(f"  {name}: done", flush=True)
+                print(f"  {name}: done", file=sys.stderr, flush=True)
     return "\n\n".join(
         [
             "## A logged-in request beside an anonymous one",

@@ -6,7 +6,7 @@ from collections import Counter
 from collections.abc import Collection, Mapping
 
 from sesh.core.errors import StoreUnavailable
-from sesh.core.store import Record, Store, UserIndexStore
+from sesh.core.store import ForeignIds, Record, Store, UserIndexStore
 
 
 class SpyStore:
@@ -80,3 +80,22 @@ class IndexSpyStore(SpyStore):
     async def index_remove(self, user: str, keys: Collection[str]) -> None:
         self._saw("index_remove", user)
         await self.index.index_remove(user, keys)
+
+
+class ForeignIndexSpyStore(IndexSpyStore):
+    """An :class:`IndexSpyStore` around a store whose ids another framework makes
+    (DjangoStore): it passes on that framework's ids and cookie, so the engine treats it
+    as it treats the store."""
+
+    def __init__(self, inner: UserIndexStore) -> None:
+        super().__init__(inner)
+        assert isinstance(inner, ForeignIds)
+        self.foreign = inner
+        self.framework = inner.framework
+        self.cookie_name = inner.cookie_name
+
+    def new_id(self) -> str:
+        return self.foreign.new_id()
+
+    def is_id(self, value: str) -> bool:
+        return self.foreign.is_id(value)
