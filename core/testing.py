@@ -8,16 +8,18 @@ sesh imports this module.
   against that store unchanged. sesh runs them on each of its own stores.
 * :class:`Client`, :func:`responder`, :class:`FakeClock`: drive an ASGI app in-process,
   with a cookie jar and a clock the test moves by hand.
-* :func:`make_session` and :func:`read_session`: put a session with given data in a store
-  and get the cookie that names it, or read what a cookie's session holds.
-* :func:`login_as` (:func:`login_as_sync` for Starlette's ``TestClient``): a session with a
-  user logged in, its cookie put in a test client.
+* :func:`preload`, :func:`login_as` and :func:`session_of`: give a test client a session
+  holding given data, or with a user logged in; read what the client's session holds.
+  Each has a ``_sync`` form for Starlette's and FastAPI's ``TestClient``.
+* :func:`make_session` and :func:`read_session`: the same by cookie, without a client: put
+  a session in a store and get the cookie that names it, or read a cookie's session.
 """
 
 from __future__ import annotations
 
 import copy
 import functools
+import importlib
 import inspect
 import json
 import uuid
@@ -25,7 +27,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 import pytest
@@ -50,8 +52,12 @@ __all__ = [
     "login_as",
     "login_as_sync",
     "make_session",
+    "preload",
+    "preload_sync",
     "read_session",
     "responder",
+    "session_of",
+    "session_of_sync",
 ]
 
 Action = Callable[[Session], Any]
@@ -248,7 +254,21 @@ async def make_session(
 ) -> tuple[str, str]:
     """Store a session holding ``data`` as the app would (``config`` as the app's), and
     return the cookie that names it, ``(name, value)``, for a test client to send."""
-    return await _stored(store, config, lambda session: session.update(data))
+    return _name_and_value(await _stored(store, config, lambda session: session.update(data)))
+
+
+async def preload(
+    client: Any,
+    store: Store | ClientStore,
+    data: Mapping[str, Any],
+    *,
+    config: SessionConfig | None = None,
+) -> tuple[str, str]:
+    """Store a session holding ``data`` and give its cookie to ``client``, as if the app had
+    set it: the client's next request carries that session. ``client`` is this module's
+    :class:`Client` or an ``httpx.AsyncClient`` (for Starlette's and FastAPI's
+    ``TestClient``, see :func:`preload_sync`). Returns the cookie, ``(name, value)``."""
+    return _give(client, await _stored(store, config, lambda session: session.update(data)))
 
 
 async def login_as(
@@ -261,9 +281,8 @@ async def login_as(
     data: Mapping[str, Any] | None = None,
 ) -> tuple[str, str]:
     """Log ``user_id`` in for ``client``, as :func:`sesh.core.identity.login` would in the
-    app (with ``data`` in the session too): the session is stored and its cookie put in
-    the client's jar. ``client`` is this module's :class:`Client` or an ``httpx``
-    ``AsyncClient``; for Starlette's and FastAPI's ``TestClient``, see
+    app (with ``data`` in the session too): the session is stored and its cookie given to
+    the client as :func:`preload` does. For Starlette's and FastAPI's ``TestClient``, see
     :func:`login_as_sync`. ``config`` (the app's) must agree on the cookie. Returns the
     cookie, ``(name, value)``."""
 
@@ -271,12 +290,34 @@ async def login_as(
         session.update(data or {})
         login(session, user_id, auth_hash=auth_hash)
 
-    name, value = await _stored(store, config, log_in)
-    if isinstance(client, Client):
-        client.jar[name] = value
-    else:
-        client.cookies.set(name, value)
-    return name, value
+    return _give(client, await _stored(store, config, log_in))
+
+
+async def session_of(
+    client: Any, store: Store | ClientStore, *, config: SessionConfig | None = None
+) -> dict[str, Any]:
+    """What the session ``client`` would send to the app holds, read as the app would read
+    it (``{}`` when the client has no live session). ``client`` as for :func:`preload`."""
+    return await _read(store, config, _cookie_header(client))
+
+
+async def read_session(
+    store: Store | ClientStore, cookie_value: str, *, config: SessionConfig | None = None
+) -> dict[str, Any]:
+    """What the session named by ``cookie_value`` holds (``{}`` if none is live)."""
+    name = SessionEngine(store, config).config.cookie.name
+    return await _read(store, config, [(b"cookie", f"{name}={cookie_value}".encode("latin-1"))])
+
+
+def preload_sync(
+    client: Any,
+    store: Store | ClientStore,
+    data: Mapping[str, Any],
+    *,
+    config: SessionConfig | None = None,
+) -> tuple[str, str]:
+    """:func:`preload` for Starlette's (and FastAPI's) ``TestClient``."""
+    return _on_client_loop(client, functools.partial(preload, client, store, data, config=config))
 
 
 def login_as_sync(
@@ -288,12 +329,26 @@ def login_as_sync(
     auth_hash: str | None = None,
     data: Mapping[str, Any] | None = None,
 ) -> tuple[str, str]:
-    """:func:`login_as` for Starlette's (and FastAPI's) ``TestClient``. Inside
-    ``with TestClient(app) as client:`` it runs on the app's event loop, which a store
-    holding connections (Redis, SQL) needs."""
+    """:func:`login_as` for Starlette's (and FastAPI's) ``TestClient``."""
     work = functools.partial(
         login_as, client, store, user_id, config=config, auth_hash=auth_hash, data=data
     )
+    return _on_client_loop(client, work)
+
+
+def session_of_sync(
+    client: Any, store: Store | ClientStore, *, config: SessionConfig | None = None
+) -> dict[str, Any]:
+    """:func:`session_of` for Starlette's (and FastAPI's) ``TestClient``."""
+    return _on_client_loop(client, functools.partial(session_of, client, store, config=config))
+
+
+T = TypeVar("T")
+
+
+def _on_client_loop(client: Any, work: Callable[[], Awaitable[T]]) -> T:
+    """Run ``work`` for a ``TestClient``. Inside ``with TestClient(app) as client:`` it runs
+    on the app's event loop, which a store holding connections (Redis, SQL) needs."""
     portal = getattr(client, "portal", None)
     if portal is not None:
         return portal.call(work)  # type: ignore[no-any-return]
@@ -302,26 +357,55 @@ def login_as_sync(
 
 async def _stored(
     store: Store | ClientStore, config: SessionConfig | None, change: Callable[[Session], None]
-) -> tuple[str, str]:
-    """Commit a new session changed by ``change``; its cookie, ``(name, value)``."""
+) -> str:
+    """Commit a new session changed by ``change``; the ``Set-Cookie`` that names it."""
     engine = SessionEngine(store, config)
     session = await engine.open({"type": "http", "headers": []})
     change(session)
     headers = await engine.response_starts(session, 200, [])
     [value] = [v for k, v in headers if k == b"set-cookie"]
-    name, _, rest = bytes(value).decode("latin-1").partition("=")
-    return name, rest.split(";")[0]
+    return bytes(value).decode("latin-1")
 
 
-async def read_session(
-    store: Store | ClientStore, cookie_value: str, *, config: SessionConfig | None = None
+async def _read(
+    store: Store | ClientStore, config: SessionConfig | None, headers: list[tuple[bytes, bytes]]
 ) -> dict[str, Any]:
-    """What the session named by ``cookie_value`` holds (``{}`` if none is live)."""
-    engine = SessionEngine(store, config)
-    name = engine.config.cookie.name
-    cookie = f"{name}={cookie_value}".encode("latin-1")
-    session = await engine.open({"type": "http", "headers": [(b"cookie", cookie)]})
+    session = await SessionEngine(store, config).open({"type": "http", "headers": headers})
     return session.copy()
+
+
+def _name_and_value(set_cookie: str) -> tuple[str, str]:
+    name, _, value = cookie_attributes(set_cookie)[""].partition("=")
+    return name, value
+
+
+def _give(client: Any, set_cookie: str) -> tuple[str, str]:
+    """Give ``client`` the cookie as a response from its app would. An httpx client's jar
+    files it under the host of the client's ``base_url``, so that the app's own
+    ``Set-Cookie`` replaces it later (a cookie set with no host would stay beside that
+    one, and the app, sent two session cookies, would trust neither)."""
+    if isinstance(client, Client):
+        client._remember([set_cookie])
+        return _name_and_value(set_cookie)
+    if not client.base_url.host:
+        raise ValueError(
+            "give the client a base_url (httpx.AsyncClient(..., base_url='http://test')): "
+            "the session's cookie is kept for that host, as the app's own would be"
+        )
+    request = client.build_request("GET", "/")
+    # The client's own httpx: Starlette's TestClient may be built on httpx2.
+    httpx = importlib.import_module(type(request).__module__.partition(".")[0])
+    response = httpx.Response(200, headers=[("set-cookie", set_cookie)], request=request)
+    client.cookies.extract_cookies(response)
+    return _name_and_value(set_cookie)
+
+
+def _cookie_header(client: Any) -> list[tuple[bytes, bytes]]:
+    """The ``Cookie`` header ``client`` would send to its app."""
+    if isinstance(client, Client):
+        return client._cookie_headers()
+    line = client.build_request("GET", "/").headers.get("cookie")
+    return [] if line is None else [(b"cookie", line.encode("latin-1"))]
 
 
 # -- the store contract: what every server-side store must do ----------------------------------

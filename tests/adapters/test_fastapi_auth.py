@@ -3,7 +3,6 @@ test helpers that log a user in, against the real FastAPI."""
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -27,7 +26,15 @@ from sesh.core import SessionConfig, SessionMiddleware
 from sesh.core.csrf import csrf_token
 from sesh.core.identity import Users, login
 from sesh.core.store import Store
-from sesh.core.testing import FakeClock, login_as, login_as_sync, read_session
+from sesh.core.testing import (
+    FakeClock,
+    login_as,
+    login_as_sync,
+    preload,
+    preload_sync,
+    session_of,
+    session_of_sync,
+)
 from sesh.stores.memory import MemoryStore
 from sesh.stores.redis import RedisStore
 
@@ -82,6 +89,12 @@ def make_app(store: Store, config: SessionConfig) -> FastAPI:
     )
     async def admin() -> str:
         return "admin"
+
+    @app.post("/cart/{item}")
+    async def add(session: SessionDep, item: int) -> list[int]:
+        cart = [*session.get("cart", []), item]
+        session["cart"] = cart
+        return cart
 
     @app.get("/csrf")
     async def token(session: SessionDep) -> str:
@@ -164,17 +177,39 @@ def test_login_as_with_the_test_client(
     assert client.get("/me").status_code == 401  # a hash the user no longer has
 
 
+def test_the_apps_own_cookie_replaces_the_helpers(
+    client: TestClient, store: MemoryStore, config: SessionConfig
+) -> None:
+    login_as_sync(client, store, 1, config=config, auth_hash="h:pw-ada")
+    assert client.post("/login", data={"name": "bob"}).json() == "ok"  # a new id, a new cookie
+    assert client.get("/me").json() == "bob"  # one session cookie, the app's: not two
+    assert len(client.cookies.jar) == 1
+
+
+def test_preload_and_read_with_the_test_client(
+    client: TestClient, store: MemoryStore, config: SessionConfig
+) -> None:
+    assert session_of_sync(client, store, config=config) == {}
+    preload_sync(client, store, {"cart": [3]}, config=config)
+    assert client.post("/cart/4").json() == [3, 4]
+    assert session_of_sync(client, store, config=config) == {"cart": [3, 4]}
+    assert client.get("/maybe").json() is None
+
+
 def test_login_as_on_redis_runs_on_the_apps_loop(
     redis_url: str, redis_prefix: str, config: SessionConfig
 ) -> None:
     store = RedisStore(redis_url, prefix=redis_prefix)
     with TestClient(make_app(store, config)) as client:
-        login_as_sync(client, store, 2, config=config, auth_hash="h:pw-bob")
+        login_as_sync(client, store, 2, config=config, auth_hash="h:pw-bob", data={"cart": [1]})
         assert client.get("/me").json() == "bob"
-        value = client.cookies["session"]
-        assert client.portal is not None
-        stored = client.portal.call(functools.partial(read_session, config=config), store, value)
+        assert client.post("/cart/5").json() == [1, 5]
+        stored = session_of_sync(client, store, config=config)
         assert stored["_auth_user_id"] == "2"
+        assert stored["cart"] == [1, 5]
+        preload_sync(client, store, {"cart": [7]}, config=config)
+        assert client.post("/cart/8").json() == [7, 8]
+        assert client.portal is not None
         client.portal.call(store.aclose)
 
 
@@ -185,6 +220,19 @@ async def test_login_as_with_an_async_client(store: MemoryStore, config: Session
         name, _ = await login_as(client, store, "1", config=config, auth_hash="h:pw-ada")
         assert name == "session"
         assert (await client.get("/me")).json() == "ada"
+        await preload(client, store, {"cart": [2]}, config=config)
+        assert (await client.post("/cart/6")).json() == [2, 6]
+        assert await session_of(client, store, config=config) == {"cart": [2, 6]}
+
+
+@pytest.mark.anyio
+async def test_an_async_client_without_a_base_url_is_refused(
+    store: MemoryStore, config: SessionConfig
+) -> None:
+    transport = httpx.ASGITransport(app=make_app(store, config))
+    async with httpx.AsyncClient(transport=transport) as client:
+        with pytest.raises(ValueError, match="base_url"):
+            await preload(client, store, {"cart": [2]}, config=config)
 
 
 def test_csrf_protect_can_guard_a_whole_app_with_websockets() -> None:

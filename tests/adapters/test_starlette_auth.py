@@ -17,8 +17,9 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from sesh.adapters.starlette import SessionAuthBackend, SessionMiddleware, SessionUser
-from sesh.core import ConfigurationError, session_data
+from sesh.core import ConfigurationError, SessionConfig, session_data
 from sesh.core.identity import Users, login, logout
+from sesh.core.testing import login_as_sync, preload_sync, session_of_sync
 from sesh.stores.memory import MemoryStore
 
 SECRET = "a-starlette-auth-test-secret-0123456789-abc"
@@ -67,7 +68,12 @@ async def private(request: Request) -> PlainTextResponse:
 
 
 @pytest.fixture
-def client() -> TestClient:
+def store() -> MemoryStore:
+    return MemoryStore()
+
+
+@pytest.fixture
+def client(store: MemoryStore) -> TestClient:
     app = Starlette(
         routes=[
             Route("/login", log_in),
@@ -76,7 +82,7 @@ def client() -> TestClient:
             Route("/private", private),
         ],
         middleware=[  # the first is the outermost: the session wraps the authentication
-            Middleware(SessionMiddleware, store=MemoryStore(), secret_key=SECRET),
+            Middleware(SessionMiddleware, store=store, secret_key=SECRET),
             Middleware(AuthenticationMiddleware, backend=SessionAuthBackend(users)),
         ],
     )
@@ -103,6 +109,19 @@ def test_request_user_follows_the_session(client: TestClient) -> None:
     assert client.get("/private").text == "hello ada"
     client.get("/logout")
     assert client.get("/private").status_code == 401
+
+
+def test_the_test_helpers_with_starlettes_test_client(
+    client: TestClient, store: MemoryStore
+) -> None:
+    config = SessionConfig(secret_key=SECRET)  # what the middleware was given
+    login_as_sync(client, store, 1, config=config, data={"theme": "dark"})
+    assert client.get("/private").text == "hello ada"
+    assert session_of_sync(client, store, config=config)["theme"] == "dark"
+    client.get("/logout")
+    assert session_of_sync(client, store, config=config) == {}
+    preload_sync(client, store, {"_auth_user_id": "1"}, config=config)  # no login() at all
+    assert client.get("/whoami").json()["identity"] == "1"
 
 
 def test_a_session_user_copies_and_pickles() -> None:

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from sesh.core import ConfigurationError, SessionEngine, SessionMiddleware
+from sesh.core import ConfigurationError, SessionConfig, SessionEngine, SessionMiddleware
 from sesh.core.config import OnStoreError
 from sesh.core.csrf import CSRF_KEY, csrf_token, csrf_valid
 from sesh.core.errors import LoginTooOld, SessionError
@@ -22,7 +22,7 @@ from sesh.core.identity import (
     user_id,
 )
 from sesh.core.store import USER_INDEX_LIMIT, Store
-from sesh.core.testing import Client, FakeClock, responder
+from sesh.core.testing import Client, FakeClock, login_as, preload, responder, session_of
 from sesh.core.types import Receive, Scope, Send
 from sesh.stores.cookie import CookieStore
 from sesh.stores.memory import MemoryStore
@@ -373,3 +373,21 @@ async def test_a_user_key_holding_no_id_is_not_indexed(
         assert (await Client(app).request()).status == 200
     assert "holds neither a str nor an int" in caplog.text
     assert store._users == {}
+
+
+async def test_the_test_helpers_with_the_plain_asgi_client(
+    any_store: Store, clock: FakeClock
+) -> None:
+    config = SessionConfig(secret_key=SECRET, clock=clock)
+    client = Client(SessionMiddleware(identity_app, store=any_store, config=config))
+    await login_as(client, any_store, 1, config=config, auth_hash="hash-p1", data={"cart": "figs"})
+    assert await say(client, "/me") == "'ada'"
+    assert len(await devices(client)) == 1  # in the user's index, as a real login is
+    await say(client, "/set?key=theme&value=dark")
+    stored = await session_of(client, any_store, config=config)
+    assert (stored["cart"], stored["theme"], stored["_auth_user_id"]) == ("figs", "dark", "1")
+    await say(client, "/logout")
+    assert await session_of(client, any_store, config=config) == {}
+    await preload(client, any_store, {"cart": "pears"}, config=config)
+    assert await say(client, "/get?key=cart") == "'pears'"
+    assert await say(client, "/me") == ""
