@@ -298,15 +298,17 @@ async def session_of(
 ) -> dict[str, Any]:
     """What the session ``client`` would send to the app holds, read as the app would read
     it (``{}`` when the client has no live session). ``client`` as for :func:`preload`."""
-    return await _read(store, config, _cookie_header(client))
+    engine = SessionEngine(store, config)
+    return await _read(engine, _cookie_header(client, engine.config.cookie.path))
 
 
 async def read_session(
     store: Store | ClientStore, cookie_value: str, *, config: SessionConfig | None = None
 ) -> dict[str, Any]:
     """What the session named by ``cookie_value`` holds (``{}`` if none is live)."""
-    name = SessionEngine(store, config).config.cookie.name
-    return await _read(store, config, [(b"cookie", f"{name}={cookie_value}".encode("latin-1"))])
+    engine = SessionEngine(store, config)
+    cookie = f"{engine.config.cookie.name}={cookie_value}".encode("latin-1")
+    return await _read(engine, [(b"cookie", cookie)])
 
 
 def preload_sync(
@@ -367,10 +369,8 @@ async def _stored(
     return bytes(value).decode("latin-1")
 
 
-async def _read(
-    store: Store | ClientStore, config: SessionConfig | None, headers: list[tuple[bytes, bytes]]
-) -> dict[str, Any]:
-    session = await SessionEngine(store, config).open({"type": "http", "headers": headers})
+async def _read(engine: SessionEngine, headers: list[tuple[bytes, bytes]]) -> dict[str, Any]:
+    session = await engine.open({"type": "http", "headers": headers})
     return session.copy()
 
 
@@ -384,27 +384,36 @@ def _give(client: Any, set_cookie: str) -> tuple[str, str]:
     files it under the host of the client's ``base_url``, so that the app's own
     ``Set-Cookie`` replaces it later (a cookie set with no host would stay beside that
     one, and the app, sent two session cookies, would trust neither)."""
+    name, value = _name_and_value(set_cookie)
     if isinstance(client, Client):
         client._remember([set_cookie])
-        return _name_and_value(set_cookie)
+        return name, value
     if not client.base_url.host:
         raise ValueError(
             "give the client a base_url (httpx.AsyncClient(..., base_url='http://test')): "
             "the session's cookie is kept for that host, as the app's own would be"
         )
-    request = client.build_request("GET", "/")
+    path = cookie_attributes(set_cookie).get("path", "/")
+    request = client.build_request("GET", path)
     # The client's own httpx: Starlette's TestClient may be built on httpx2.
     httpx = importlib.import_module(type(request).__module__.partition(".")[0])
     response = httpx.Response(200, headers=[("set-cookie", set_cookie)], request=request)
     client.cookies.extract_cookies(response)
-    return _name_and_value(set_cookie)
+    sent = _cookie_header(client, path)
+    if not sent or f"{name}={value}" not in sent[0][1].decode("latin-1").split("; "):
+        raise ValueError(
+            f"a client at {client.base_url} would not send the session's cookie: its "
+            "Domain, Path or Secure attribute (from the app's config) does not fit the "
+            "client's base_url, so the app's own cookie would not come back either"
+        )
+    return name, value
 
 
-def _cookie_header(client: Any) -> list[tuple[bytes, bytes]]:
-    """The ``Cookie`` header ``client`` would send to its app."""
+def _cookie_header(client: Any, path: str) -> list[tuple[bytes, bytes]]:
+    """The ``Cookie`` header ``client`` would send to its app at ``path``."""
     if isinstance(client, Client):
         return client._cookie_headers()
-    line = client.build_request("GET", "/").headers.get("cookie")
+    line = client.build_request("GET", path).headers.get("cookie")
     return [] if line is None else [(b"cookie", line.encode("latin-1"))]
 
 

@@ -213,6 +213,30 @@ def test_login_as_on_redis_runs_on_the_apps_loop(
         client.portal.call(store.aclose)
 
 
+def test_the_helpers_keep_to_the_cookies_path(store: MemoryStore) -> None:
+    config = SessionConfig(secret_key=SECRET, path="/shop")
+    app = FastAPI()
+    app.add_middleware(SessionMiddleware, store=store, config=config)
+
+    @app.get("/shop/cart")
+    async def cart(session: SessionDep) -> Any:
+        return session.get("cart")
+
+    client = TestClient(app)
+    preload_sync(client, store, {"cart": [1]}, config=config)
+    assert client.get("/shop/cart").json() == [1]
+    assert session_of_sync(client, store, config=config) == {"cart": [1]}
+
+
+def test_a_cookie_the_client_would_not_send_back_is_refused(store: MemoryStore) -> None:
+    config = SessionConfig(secret_key=SECRET, secure=True)
+    with pytest.raises(ValueError, match="would not send"):
+        preload_sync(TestClient(make_app(store, config)), store, {"cart": [1]}, config=config)
+    client = TestClient(make_app(store, config), base_url="https://testserver")
+    preload_sync(client, store, {"cart": [1]}, config=config)
+    assert client.post("/cart/2").json() == [1, 2]
+
+
 @pytest.mark.anyio
 async def test_login_as_with_an_async_client(store: MemoryStore, config: SessionConfig) -> None:
     transport = httpx.ASGITransport(app=make_app(store, config))
