@@ -388,6 +388,7 @@ def _give(client: Any, set_cookie: str) -> tuple[str, str]:
     if isinstance(client, Client):
         client._remember([set_cookie])
         return name, value
+    _check_client(client)
     if not client.base_url.host:
         raise ValueError(
             "give the client a base_url (httpx.AsyncClient(..., base_url='http://test')): "
@@ -409,10 +410,19 @@ def _give(client: Any, set_cookie: str) -> tuple[str, str]:
     return name, value
 
 
+def _check_client(client: object) -> None:
+    if not all(hasattr(client, name) for name in ("base_url", "build_request", "cookies")):
+        raise TypeError(
+            "client is sesh.core.testing.Client or an httpx client (Starlette's and FastAPI's "
+            f"TestClient, httpx.AsyncClient), not {type(client).__name__}"
+        )
+
+
 def _cookie_header(client: Any, path: str) -> list[tuple[bytes, bytes]]:
     """The ``Cookie`` header ``client`` would send to its app at ``path``."""
     if isinstance(client, Client):
         return client._cookie_headers()
+    _check_client(client)
     line = client.build_request("GET", path).headers.get("cookie")
     return [] if line is None else [(b"cookie", line.encode("latin-1"))]
 

@@ -250,6 +250,17 @@ async def test_login_as_with_an_async_client(store: MemoryStore, config: Session
 
 
 @pytest.mark.anyio
+async def test_what_is_not_a_test_client_is_refused(
+    store: MemoryStore, config: SessionConfig
+) -> None:
+    app = make_app(store, config)
+    with pytest.raises(TypeError, match="not FastAPI"):
+        await preload(app, store, {"cart": [2]}, config=config)
+    with pytest.raises(TypeError, match="not FastAPI"):
+        await session_of(app, store, config=config)
+
+
+@pytest.mark.anyio
 async def test_an_async_client_without_a_base_url_is_refused(
     store: MemoryStore, config: SessionConfig
 ) -> None:
