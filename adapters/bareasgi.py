@@ -131,7 +131,7 @@ class _Sessions:
 
     async def http(self, request: HttpRequest, handler: HttpRequestCallback) -> HttpResponse:
         engine = self.engine
-        if self.engine.skips(cast("Scope", request.scope)):
+        if engine.skips(cast("Scope", request.scope)):
             return await handler(request)
         try:
             session = await self._open(request)

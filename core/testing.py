@@ -33,6 +33,7 @@ import anyio
 import pytest
 
 from .config import SessionConfig
+from .cookies import cookie_values
 from .engine import SessionEngine
 from .identity import login
 from .middleware import SessionMiddleware
@@ -394,14 +395,14 @@ def _give(client: Any, set_cookie: str) -> tuple[str, str]:
             "give the client a base_url (httpx.AsyncClient(..., base_url='http://test')): "
             "the session's cookie is kept for that host, as the app's own would be"
         )
-    path = cookie_attributes(set_cookie).get("path", "/")
+    path = cookie_attributes(set_cookie).get("path", "/")  # the app's own, as set
     request = client.build_request("GET", path)
     # The client's own httpx: Starlette's TestClient may be built on httpx2.
     httpx = importlib.import_module(type(request).__module__.partition(".")[0])
     response = httpx.Response(200, headers=[("set-cookie", set_cookie)], request=request)
     client.cookies.extract_cookies(response)
-    sent = _cookie_header(client, path)
-    if not sent or f"{name}={value}" not in sent[0][1].decode("latin-1").split("; "):
+    sent = cookie_values(_cookie_header(client, path), name.encode("latin-1")) or []
+    if value.encode("latin-1") not in sent:
         raise ValueError(
             f"a client at {client.base_url} would not send the session's cookie: its "
             "Domain, Path or Secure attribute (from the app's config) does not fit the "
