@@ -52,7 +52,7 @@ from sesh.stores.redis import RedisStore  # noqa: E402
 from sesh.stores.sql import SQLStore  # noqa: E402
 
 from support import django_project  # noqa: E402
-from support.databases import CountingDriver, Databases  # noqa: E402
+from support.databases import Databases, counting_statements  # noqa: E402
 from support.redis_keys import remove_own_keys  # noqa: E402
 from support.spy import ForeignIndexSpyStore, IndexSpyStore  # noqa: E402
 
@@ -172,17 +172,13 @@ async def counted(
         return 0, 0
     assert isinstance(store, UserIndexStore)
     spy = ForeignIndexSpyStore(store) if isinstance(store, ForeignIds) else IndexSpyStore(store)
-    counting = None
-    if isinstance(store, SQLStore | DjangoStore):
-        counting = CountingDriver(store.database.driver)
-        store.database.driver = counting
     client.app = SessionMiddleware(answer, store=spy, config=config)
-    try:
+    if not isinstance(store, SQLStore | DjangoStore):
         await client.request()
-    finally:
-        if counting is not None and isinstance(store, SQLStore | DjangoStore):
-            store.database.driver = counting.driver
-    return sum(spy.calls.values()), 0 if counting is None else counting.sent
+        return sum(spy.calls.values()), 0
+    with counting_statements(store.database) as counting:
+        await client.request()
+    return sum(spy.calls.values()), counting.sent
 
 
 async def occasional(

@@ -36,7 +36,7 @@ from sesh.stores.django import DjangoStore  # noqa: E402
 from sesh.stores.sql import SQLStore  # noqa: E402
 
 from support import django_project  # noqa: E402
-from support.databases import CountingDriver, Databases  # noqa: E402
+from support.databases import Databases, counting_statements  # noqa: E402
 
 SERVERS = ("sqlite", "postgresql")
 OPERATIONS = ("load", "create", "update one key")  # the last: load, change one key, save
@@ -136,18 +136,16 @@ async def measure(
             sesh_ops = sesh_operations(store, keys, meta)
             for n in range(operations):
                 await sesh_ops["setup"](n)
-            counting = CountingDriver(store.database.driver)
-            store.database.driver = counting
-            for name in OPERATIONS:
-                counting.sent = 0
-                begin = time.perf_counter()
-                for n in range(operations):
-                    await sesh_ops[name](n)
-                samples.setdefault((label, name), []).append(
-                    (time.perf_counter() - begin) / operations
-                )
-                statements[label, name] = counting.sent / operations
-            store.database.driver = counting.driver
+            with counting_statements(store.database) as counting:
+                for name in OPERATIONS:
+                    counting.sent = 0
+                    begin = time.perf_counter()
+                    for n in range(operations):
+                        await sesh_ops[name](n)
+                    samples.setdefault((label, name), []).append(
+                        (time.perf_counter() - begin) / operations
+                    )
+                    statements[label, name] = counting.sent / operations
         print(f"  {server}: round {round_ + 1} of {rounds}", flush=True)
     per_request = await statements_per_request(sql)
     async with engine.begin() as conn:
@@ -159,23 +157,21 @@ async def measure(
 async def statements_per_request(store: SQLStore) -> dict[str, int]:
     """What a request through the middleware sends: a new session written, a stored one
     read, a stored one with one key changed."""
-    counting = CountingDriver(store.database.driver)
-    store.database.driver = counting
     secret = "a-benchmark-secret-that-is-long-enough-0123456789"  # noqa: S105
     client = Client(
         SessionMiddleware(responder(lambda s: s.update(a=1)), store=store, secret_key=secret)
     )
     counts = {}
-    for name, action in (
-        ("new session, one key written", lambda s: s.update(a=1, b=2)),
-        ("stored session, one key read", lambda s: s["a"]),
-        ("stored session, one key changed", lambda s: s.update(a=s["a"] + 1)),
-    ):
-        client.app = SessionMiddleware(responder(action), store=store, secret_key=secret)
-        counting.sent = 0
-        await client.request()
-        counts[name] = counting.sent
-    store.database.driver = counting.driver
+    with counting_statements(store.database) as counting:
+        for name, action in (
+            ("new session, one key written", lambda s: s.update(a=1, b=2)),
+            ("stored session, one key read", lambda s: s["a"]),
+            ("stored session, one key changed", lambda s: s.update(a=s["a"] + 1)),
+        ):
+            client.app = SessionMiddleware(responder(action), store=store, secret_key=secret)
+            counting.sent = 0
+            await client.request()
+            counts[name] = counting.sent
     return counts
 
 

@@ -27,7 +27,7 @@ from sesh.stores.django import DjangoStore
 from sesh.stores.sql import SQLStore
 
 from conftest import SECRET, SQL_SERVERS
-from support.databases import CountingDriver, Databases
+from support.databases import Databases, counting_statements
 from support.redis_servers import free_port
 
 pytestmark = pytest.mark.anyio
@@ -285,12 +285,10 @@ async def test_a_missing_table_says_how_to_make_it(sql_engine: AsyncEngine) -> N
 
 @on_every_server
 async def test_an_update_after_a_load_is_one_statement(sql_store: SQLStore) -> None:
-    counting = CountingDriver(sql_store.database.driver)
-    sql_store.database.driver = counting
     await sql_store.create("c" * 48, Record(dict(DATA), META), 60)
     assert await sql_store.load("c" * 48) is not None
-    counting.sent = 0
-    assert await sql_store.update("c" * 48, {"a": b"\x01"}, ["cart"], META, 60)
+    with counting_statements(sql_store.database) as counting:
+        assert await sql_store.update("c" * 48, {"a": b"\x01"}, ["cart"], META, 60)
     assert counting.sent == 1
     assert await sql_store.load("c" * 48) == Record({"user": b"\xa3ada", "a": b"\x01"}, META)
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -121,7 +123,7 @@ class Databases:
 
 class CountingDriver:
     """A SQL store's driver (``store.database.driver``), counting the statements sent
-    through it in ``sent``: put it in the driver's place, and back after."""
+    through it in ``sent``; :func:`counting_statements` puts it in the driver's place."""
 
     def __init__(self, driver: Any) -> None:
         self.driver = driver
@@ -141,3 +143,15 @@ class CountingDriver:
     async def fetch_all(self, *args: Any) -> list[Any]:
         self.sent += 1
         return list(await self.driver.fetch_all(*args))
+
+
+@contextmanager
+def counting_statements(database: Any) -> Iterator[CountingDriver]:
+    """Count the statements a SQL store's ``database`` sends inside the block (set
+    ``sent`` back to 0 to count afresh); its own driver is back in place afterwards."""
+    counting = CountingDriver(database.driver)
+    database.driver = counting
+    try:
+        yield counting
+    finally:
+        database.driver = counting.driver
