@@ -15,7 +15,9 @@ from sesh.stores.redis import RedisStore
 from support.redis_servers import RedisServer
 
 pytestmark = pytest.mark.anyio
-DEADLINE = 0.2
+# What is tested is that the deadline holds, not how short it is: it leaves a loaded
+# machine room to answer the first request after a resumed stall within it.
+DEADLINE = 0.5
 HANG_GUARD = DEADLINE * 20  # not a speed check: only "it did not hang"
 
 

@@ -100,12 +100,15 @@ class RedisServer:
         os.kill(self.process.pid, signal.SIGSTOP)
 
     def resume(self) -> None:
+        """Thaw a paused process; returns once it answers again, so that what the test
+        does next does not race its waking."""
         assert self.process is not None
         os.kill(self.process.pid, signal.SIGCONT)
+        self.client().ping()
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
-            self.resume()
+            os.kill(self.process.pid, signal.SIGCONT)  # a paused process cannot terminate
             self.process.terminate()
             self.process.wait(timeout=10)
 
