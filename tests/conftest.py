@@ -18,8 +18,8 @@ from sesh.stores.memory import MemoryStore
 from sesh.stores.redis import RedisStore
 from sesh.stores.sql import SQLStore
 
+from support import ANSWER_TIMEOUT
 from support.databases import Databases
-from support.redis_keys import ANSWER_TIMEOUT
 from support.redis_servers import RedisClusterNodes, RedisServer, binaries_present
 from support.spy import SpyStore
 
@@ -226,7 +226,9 @@ async def sql_engine(
 @pytest.fixture
 async def sql_store(sql_engine: AsyncEngine, clock: FakeClock) -> AsyncIterator[SQLStore]:
     """A SQLStore on a table of this test's own, on the fake clock."""
-    store = SQLStore(sql_engine, table=f"sessions_{next(_tests)}", clock=clock)
+    store = SQLStore(
+        sql_engine, table=f"sessions_{next(_tests)}", clock=clock, timeout=ANSWER_TIMEOUT
+    )
     await store.create_table()
     yield store
     await store.aclose()

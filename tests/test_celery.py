@@ -19,8 +19,9 @@ from sesh.core import Session, SessionConfig, SessionMiddleware
 from sesh.core.testing import Client, responder
 from sesh.stores.redis import RedisStore
 
+from support import ANSWER_TIMEOUT
 from support.broker import BROKER_URL, broker_reachable, delete_queue
-from support.redis_keys import ANSWER_TIMEOUT, remove_own_keys
+from support.redis_keys import remove_own_keys
 from support.servers import celery_worker
 
 pytestmark = pytest.mark.anyio

@@ -24,7 +24,7 @@ from sesh.stores.cookie import CookieStore
 from sesh.stores.memory import MemoryStore
 from sesh.stores.redis import RedisStore
 
-from support.redis_keys import ANSWER_TIMEOUT
+from support import ANSWER_TIMEOUT
 
 pytestmark = pytest.mark.anyio
 SECRET = "a-sync-worker-test-secret-0123456789-abcdef"

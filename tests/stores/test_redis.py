@@ -27,7 +27,8 @@ from sesh.core.testing import (
 from sesh.core.tokens import store_key
 from sesh.stores.redis import META, RedisStore
 
-from support.redis_keys import ANSWER_TIMEOUT, let_index_age, remaining_ttl, remove_own_keys
+from support import ANSWER_TIMEOUT
+from support.redis_keys import let_index_age, remaining_ttl, remove_own_keys
 from support.redis_servers import RedisClusterNodes, RedisServer
 
 pytestmark = pytest.mark.anyio

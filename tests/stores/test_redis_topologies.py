@@ -32,7 +32,8 @@ from sesh.core.tokens import store_key
 from sesh.stores.redis import RedisStore
 
 from conftest import need_service
-from support.redis_keys import ANSWER_TIMEOUT, let_index_age, remaining_ttl, remove_own_keys
+from support import ANSWER_TIMEOUT
+from support.redis_keys import let_index_age, remaining_ttl, remove_own_keys
 from support.redis_servers import (
     RedisClusterNodes,
     RedisServer,
